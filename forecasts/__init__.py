@@ -1,0 +1,1 @@
+"""aidc forecasts package."""

@@ -1,0 +1,1 @@
+"""aidc scenarios package."""

@@ -1,0 +1,3 @@
+"""The `aidc` command line."""
+def main() -> int:
+    return 0
