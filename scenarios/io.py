@@ -1,0 +1,227 @@
+"""Loading, checking and writing scenario files (TOML).
+
+Every problem becomes one :class:`ScenarioError` whose message reads
+``<file>: <field>: <reason>`` (SPEC §8), raised before any simulation starts.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import tomli_w
+from pydantic import ValidationError
+
+from scenarios.schema import Scenario
+from scenarios.series import resolve_series
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot be used, with the file, the field and the reason."""
+
+    def __init__(self, source: str, field: str, reason: str) -> None:
+        self.source, self.field, self.reason = source, field, reason
+        super().__init__(f"{source}: {field}: {reason}" if field else f"{source}: {reason}")
+
+
+def _location(loc: tuple[object, ...]) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif part in ("inline", "generated", "data", "function-before[coerce_series(), tagged-union]"):
+            continue  # the series union's internal tags say nothing to the user
+        else:
+            text += f".{part}" if text else str(part)
+    return text or "(top level)"
+
+
+def _first_error(source: str, error: ValidationError) -> ScenarioError:
+    detail = error.errors(include_url=False)[0]
+    reason = detail["msg"].removeprefix("Value error, ")
+    if detail["type"] == "missing":
+        reason = "missing required field"
+    elif detail["type"] == "extra_forbidden":
+        reason = "unknown field (check the spelling)"
+    return ScenarioError(source, _location(tuple(detail["loc"])), reason)
+
+
+def _series_fields(scenario: Scenario) -> list[tuple[str, object, float | None]]:
+    fields: list[tuple[str, object, float | None]] = []
+    for i, site in enumerate(scenario.sites):
+        prefix = f"sites[{i}]"
+        fields += [
+            (f"{prefix}.ambient_temperature_c", site.ambient_temperature_c, site.longitude_deg),
+            (f"{prefix}.pv_availability", site.pv_availability, site.longitude_deg),
+            (f"{prefix}.wind_availability", site.wind_availability, site.longitude_deg),
+            (f"{prefix}.grid.import_price_usd_per_mwh", site.grid.import_price_usd_per_mwh, site.longitude_deg),
+            (f"{prefix}.grid.carbon_intensity_g_per_kwh", site.grid.carbon_intensity_g_per_kwh,
+             site.longitude_deg),
+        ]
+        if site.grid.export_price_usd_per_mwh is not None:
+            fields.append((f"{prefix}.grid.export_price_usd_per_mwh", site.grid.export_price_usd_per_mwh,
+                           site.longitude_deg))
+    longitude = {region.name: region.longitude_deg for region in scenario.regions}
+    for i, klass in enumerate(scenario.inference_classes):
+        fields.append((f"inference_classes[{i}].demand_req_per_s", klass.demand_req_per_s,
+                       longitude.get(klass.origin)))
+    return fields
+
+
+def check_scenario(scenario: Scenario, source: str = "<scenario>") -> None:
+    """Cross-field rules that pydantic's per-field checks cannot see (SPEC §8).
+
+    Raises :class:`ScenarioError` naming the first offending field.
+    """
+    site_names = [site.name for site in scenario.sites]
+    region_names = [region.name for region in scenario.regions]
+    for names, what in ((site_names, "sites"), (region_names, "regions"),
+                        ([k.name for k in scenario.inference_classes], "inference_classes"),
+                        ([j.name for j in scenario.jobs], "jobs")):
+        seen: set[str] = set()
+        for i, name in enumerate(names):
+            if name in seen:
+                raise ScenarioError(source, f"{what}[{i}].name", f"duplicate name {name!r}")
+            seen.add(name)
+    for i, site in enumerate(scenario.sites):
+        if site.region not in region_names:
+            raise ScenarioError(source, f"sites[{i}].region", f"unknown region {site.region!r}")
+        if site.idle_power_mw * site.cooling.pue_min > site.power_capacity_mw:
+            raise ScenarioError(source, f"sites[{i}].idle_power_mw",
+                                "idle facility power exceeds power_capacity_mw")
+    for region in region_names:
+        row = scenario.latency_ms.get(region)
+        if row is None:
+            raise ScenarioError(source, f"latency_ms.{region}", "missing row for region")
+        for site in site_names:
+            if site not in row:
+                raise ScenarioError(source, f"latency_ms.{region}.{site}", "missing latency for site")
+            if not np.isfinite(row[site]) or row[site] < 0:
+                raise ScenarioError(source, f"latency_ms.{region}.{site}",
+                                    f"must be a finite non-negative number, got {row[site]}")
+    for region in scenario.latency_ms:
+        if region not in region_names:
+            raise ScenarioError(source, f"latency_ms.{region}", "unknown region")
+    for i, klass in enumerate(scenario.inference_classes):
+        if klass.origin not in region_names:
+            raise ScenarioError(source, f"inference_classes[{i}].origin", f"unknown region {klass.origin!r}")
+        row = scenario.latency_ms[klass.origin]
+        if not any(row[site] <= klass.latency_limit_ms for site in site_names):
+            raise ScenarioError(
+                source, f"inference_classes[{i}].latency_limit_ms",
+                f"no site within {klass.latency_limit_ms:g} ms of region {klass.origin!r} "
+                f"(nearest is {min(row.values()):g} ms)",
+            )
+    horizon_end_h = scenario.run.days * 24.0
+    sites_by_name = {site.name: site for site in scenario.sites}
+    for i, job in enumerate(scenario.jobs):
+        field = f"jobs[{i}]"
+        for site in job.sites or []:
+            if site not in sites_by_name:
+                raise ScenarioError(source, f"{field}.sites", f"unknown site {site!r}")
+        if job.release_h + job.duration_h > job.deadline_h + 1e-9:
+            raise ScenarioError(source, f"{field}.deadline_h",
+                                f"release {job.release_h:g} h + duration {job.duration_h:g} h ends after the "
+                                f"deadline {job.deadline_h:g} h")
+        eligible = [sites_by_name[s] for s in (job.sites or site_names)]
+        fits = [s for s in eligible if s.gpus >= job.gpus
+                and (s.idle_power_mw + job.power_mw) * s.cooling.pue_min <= s.power_capacity_mw]
+        if not fits:
+            raise ScenarioError(source, f"{field}.gpus",
+                                f"job cannot run at any eligible site (needs {job.gpus} GPUs and "
+                                f"{job.power_mw:g} MW)")
+        if job.release_h >= horizon_end_h:
+            raise ScenarioError(source, f"{field}.release_h",
+                                f"released after the run ends ({horizon_end_h:g} h)")
+    population = scenario.job_population
+    if population is not None and max(population.gpus_choices) > max(s.gpus for s in scenario.sites):
+        raise ScenarioError(source, "job_population.gpus_choices", "more GPUs than the largest site has")
+    # Series: resolvable over the run (coverage, dataset keys) and free of NaN.
+    start = scenario.run.start
+    n_steps = int(round(scenario.run.days * 24))
+    for field, spec, longitude in _series_fields(scenario):
+        try:
+            values = resolve_series(spec, start, n_steps, 1.0, longitude_deg=longitude)  # type: ignore[arg-type]
+        except ValueError as error:
+            raise ScenarioError(source, field, str(error)) from None
+        if not np.all(np.isfinite(values)):
+            raise ScenarioError(source, field, "series contains NaN or infinite values over the run")
+        if field.endswith("_availability") and (values.min() < -1e-9 or values.max() > 1 + 1e-9):
+            raise ScenarioError(source, field, "availability must lie in [0, 1]")
+        if field.endswith(("demand_req_per_s", "carbon_intensity_g_per_kwh")) and values.min() < 0:
+            raise ScenarioError(source, field, "must not be negative")
+
+
+def parse_scenario(data: dict, source: str = "<scenario>") -> Scenario:
+    """Validate a scenario given as a plain dict (as read from TOML)."""
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as error:
+        raise _first_error(source, error) from None
+    check_scenario(scenario, source)
+    return scenario
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Load and validate a scenario file, or a built-in scenario by name."""
+    path_text = str(path)
+    if not path_text.endswith(".toml") and builtin_path(path_text) is not None:
+        return load_builtin(path_text)
+    path = Path(path)
+    if not path.exists():
+        raise ScenarioError(path_text, "", "file not found (and not a built-in scenario name; see `aidc scenarios`)")
+    if path.is_dir():
+        raise ScenarioError(path_text, "", "is a directory, not a scenario file")
+    text = path.read_text(encoding="utf-8", errors="replace")
+    if not text.strip():
+        raise ScenarioError(path_text, "", "file is empty")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ScenarioError(path_text, "", f"not valid TOML: {error}") from None
+    return parse_scenario(data, path_text)
+
+
+def scenario_to_dict(scenario: Scenario) -> dict:
+    """Plain-data form of a scenario (TOML-compatible: no None values)."""
+    return scenario.model_dump(mode="python", exclude_none=True)
+
+
+def dump_scenario(scenario: Scenario) -> str:
+    """The scenario as TOML text; :func:`parse_scenario` of it gives an equal scenario."""
+    return tomli_w.dumps(scenario_to_dict(scenario))
+
+
+def save_scenario(scenario: Scenario, path: str | Path, overwrite: bool = False) -> Path:
+    """Write a scenario file; refuses to replace an existing file unless ``overwrite``."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path}: exists; pass overwrite=True to replace it")
+    path.write_text(dump_scenario(scenario), encoding="utf-8")
+    return path
+
+
+def _library() -> resources.abc.Traversable:
+    return resources.files("scenarios") / "library"
+
+
+def builtin_path(name: str) -> resources.abc.Traversable | None:
+    """The shipped TOML of a built-in scenario, or None."""
+    candidate = _library() / f"{name}.toml"
+    return candidate if candidate.is_file() else None
+
+
+def builtin_names() -> list[str]:
+    """Names of the built-in scenarios, sorted."""
+    return sorted(item.name.removesuffix(".toml") for item in _library().iterdir() if item.name.endswith(".toml"))
+
+
+def load_builtin(name: str) -> Scenario:
+    """Load a built-in scenario by name."""
+    candidate = builtin_path(name)
+    if candidate is None:
+        raise ScenarioError(name, "", f"no built-in scenario of that name; choose from {', '.join(builtin_names())}")
+    data = tomllib.loads(candidate.read_text(encoding="utf-8"))
+    return parse_scenario(data, f"{name} (built-in)")
