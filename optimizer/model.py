@@ -1,0 +1,354 @@
+"""The joint compute-power MILP (SPEC §4), assembled as arrays.
+
+Notation: sites s, classes k, jobs j, steps t = 0..T-1 of length dt hours; feasible routes
+r = (k, s) with latency(origin_k, s) <= limit_k; job starts x[j,s,tau] only for eligible sites
+and ``release_j <= tau <= min(deadline_j - d_j, T-1)``. ``cover(j,s,tau -> s,t)`` is 1 when a job
+started at tau runs at t (tau <= t < tau + d_j).
+
+The builder calls one ``define_*`` function per family; each states its constraint. The model
+is a minimisation of ``-benefit``; its objective offset makes ``-objective`` equal the benefit
+that :mod:`optimizer.accounting` computes from the read-back decisions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from optimizer.matrix import CanonicalModel, LinearModel
+from optimizer.window import WindowInputs
+
+SECONDS_PER_HOUR = 3600.0
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """Switches for the variants (SPEC §4) and for the formulation."""
+
+    battery: bool = True
+    generator: bool = True
+    renewables: bool = True
+    export: bool = True
+    import_unlimited: bool = False  # compute-only: energy as if all from the grid
+    routing: Literal["free", "home"] = "free"
+    carbon_budget: bool = True
+    fixed_starts: np.ndarray | None = None  # (n, 3) int rows (job, site, step): only these starts, forced
+    fixed_served_req_per_s: np.ndarray | None = None  # (K, S, T) routing fixed by a rule
+    exclusivity: Literal["auto", "always"] = "auto"  # "always" = the straightforward formulation
+
+
+@dataclass
+class ModelIndex:
+    """Where each decision lives in the column vector, plus what was dropped and why."""
+
+    route_class: np.ndarray
+    route_site: np.ndarray
+    start_job: np.ndarray
+    start_site: np.ndarray
+    start_step: np.ndarray
+    battery_sites: np.ndarray
+    generator_sites: np.ndarray
+    export_sites: np.ndarray
+    generator_on_sites: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    dropped_binaries: dict[str, str] = field(default_factory=dict)
+    kept_binaries: dict[str, int] = field(default_factory=dict)
+
+
+def _expand_ranges(first: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For groups g with ranges first[g] .. first[g]+count[g]-1: (group of each item, item value)."""
+    group = np.repeat(np.arange(len(count)), count)
+    within = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+    return group, first[group] + within
+
+
+def define_job_starts(m: LinearModel, w: WindowInputs, o: ModelOptions, ix: ModelIndex) -> np.ndarray:
+    """Job-start binaries x[j,s,tau] and at most one start per job:  sum_{s,tau} x[j,s,tau] <= 1.
+
+    With ``fixed_starts`` only the given (j, s, tau) exist, with x = 1. A start whose run extends
+    past the window pays the tail energy ``P_j * (tau + d_j - T) * dt * tail_price_s``.
+    """
+    jobs, T, dt = w.jobs, w.n_steps, w.step_hours
+    if o.fixed_starts is not None and len(o.fixed_starts):
+        fixed = np.asarray(o.fixed_starts, dtype=np.int64)
+        start_job, start_site, start_step = fixed[:, 0], fixed[:, 1], fixed[:, 2]
+        lower = 1.0
+    elif o.fixed_starts is not None or jobs.n_jobs == 0:
+        start_job = start_site = start_step = np.zeros(0, np.int64)
+        lower = 0.0
+    else:
+        last = np.minimum(jobs.deadline_step - jobs.duration_steps, T - 1)
+        pair_job, pair_site = np.nonzero(jobs.eligible)
+        count = np.maximum(last[pair_job] - jobs.release_step[pair_job] + 1, 0)
+        pair, start_step = _expand_ranges(jobs.release_step[pair_job], count)
+        start_job, start_site = pair_job[pair], pair_site[pair]
+        lower = 0.0
+    ix.start_job, ix.start_site, ix.start_step = start_job, start_site, start_step
+    tail_steps = np.maximum(start_step + jobs.duration_steps[start_job] - T, 0)
+    tail_cost = jobs.power_mw[start_job] * tail_steps * dt * w.tail_energy_price_usd_per_mwh[start_site]
+    x = m.add_variables("Job-start", (len(start_job),), lower, 1.0,
+                        cost=-(jobs.value_usd[start_job] - tail_cost), integer=True)
+    rows = m.add_constraints("Job-once", (jobs.n_jobs,), upper=1.0)
+    m.add_coefficients(rows[start_job], x, 1.0)
+    return x
+
+
+def _job_cover(w: WindowInputs, ix: ModelIndex) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(start column position, site, step, job) for every step each start covers inside the window."""
+    length = np.minimum(w.jobs.duration_steps[ix.start_job], w.n_steps - ix.start_step)
+    position, step = _expand_ranges(ix.start_step, length)
+    return position, ix.start_site[position], step, ix.start_job[position]
+
+
+def define_routes(m: LinearModel, w: WindowInputs, o: ModelOptions, ix: ModelIndex) -> np.ndarray:
+    """Served inference y[r,t] >= 0 on feasible routes and  sum_s y[k,s,t] <= D[k,t].
+
+    Routes that break the latency limit are never created; with ``routing = "home"`` each class
+    has only its nearest feasible site. Unserved demand D - sum_s y is penalised.
+    """
+    fleet, T, dt = w.fleet, w.n_steps, w.step_hours
+    feasible = fleet.route_feasible.copy()
+    if o.routing == "home":
+        feasible[:] = False
+        feasible[np.arange(fleet.n_classes), fleet.home_site] = True
+    route_class, route_site = np.nonzero(feasible)
+    ix.route_class, ix.route_site = route_class, route_site
+    demand = w.demand_req_per_s
+    requests_per_step = SECONDS_PER_HOUR * dt
+    gain = (fleet.class_value_usd_per_req + fleet.class_penalty_usd_per_req)[route_class] * requests_per_step
+    if o.fixed_served_req_per_s is not None:
+        served = o.fixed_served_req_per_s[route_class, route_site, :]
+        y = m.add_variables("Route-served", (len(route_class), T), served, served, cost=-gain[:, None])
+    else:
+        y = m.add_variables("Route-served", (len(route_class), T), 0.0, demand[route_class, :], cost=-gain[:, None])
+    rows = m.add_constraints("Class-demand", (fleet.n_classes, T), upper=demand)
+    m.add_coefficients(rows[route_class, :], y, 1.0)
+    m.objective_offset += float((fleet.class_penalty_usd_per_req[:, None] * demand).sum() * requests_per_step)
+    return y
+
+
+def define_gpu_capacity(m: LinearModel, w: WindowInputs, ix: ModelIndex, x: np.ndarray, y: np.ndarray) -> None:
+    """sum_k y[k,s,t] / throughput_s + sum_{j,tau} g_j cover(j,s,tau->t) x <= G_s - running GPUs[s,t]."""
+    fleet = w.fleet
+    running_gpus, _ = w.running.load(fleet.n_sites, w.n_steps)
+    rows = m.add_constraints("Site-gpus", (fleet.n_sites, w.n_steps), upper=fleet.gpus[:, None] - running_gpus)
+    m.add_coefficients(rows[ix.route_site, :], y, 1.0 / fleet.throughput_req_per_s_per_gpu[ix.route_site][:, None])
+    position, site, step, job = _job_cover(w, ix)
+    m.add_coefficients(rows[site, step], x[position], w.jobs.gpus[job])
+
+
+def _it_load_terms(w: WindowInputs, ix: ModelIndex, x: np.ndarray, y: np.ndarray) -> list[tuple]:
+    """Facility-power coefficients of the variable IT load: PUE[s,t] * (e_k y + P_j cover x)."""
+    fleet = w.fleet
+    energy = fleet.class_energy_mw_per_req_s[ix.route_class][:, None]
+    position, site, step, job = _job_cover(w, ix)
+    return [
+        ((ix.route_site[:, None], np.arange(w.n_steps)[None, :]), y, w.pue[ix.route_site, :] * energy),
+        ((site, step), x[position], w.pue[site, step] * w.jobs.power_mw[job]),
+    ]
+
+
+def fixed_facility_load_mw(w: WindowInputs) -> np.ndarray:
+    """(S, T) facility MW that does not depend on decisions: PUE * (idle + running jobs)."""
+    _, running_power = w.running.load(w.fleet.n_sites, w.n_steps)
+    return w.pue * (w.fleet.idle_power_mw[:, None] + running_power)
+
+
+def define_power_capacity(m: LinearModel, w: WindowInputs, ix: ModelIndex, x: np.ndarray, y: np.ndarray) -> None:
+    """PUE[s,t] * (idle_s + running[s,t] + sum_k e_k y[k,s,t] + sum_j P_j cover x) <= capacity_s."""
+    fleet = w.fleet
+    rows = m.add_constraints("Site-power", (fleet.n_sites, w.n_steps),
+                             upper=fleet.power_capacity_mw[:, None] - fixed_facility_load_mw(w))
+    for (site, step), cols, values in _it_load_terms(w, ix, x, y):
+        m.add_coefficients(rows[site, step], cols, values)
+
+
+def exclusivity_needs(w: WindowInputs, o: ModelOptions) -> tuple[np.ndarray, np.ndarray, dict[str, str]]:
+    """Where no-simultaneous-flow binaries can matter, decided from the data.
+
+    * Grid (import and export at once): pays only when export_price > import_price, so a
+      binary is kept exactly at those (s, t) (with both limits positive). Elsewhere netting the
+      two flows never lowers the benefit (the read-back nets them).
+    * Battery (charge and discharge at once, which burns energy through the losses): pays only
+      when surplus energy cannot be shed for free: a negative import price, or a generator whose
+      minimum output can exceed the load. Curtailing renewables is free. Kept at those (s, t).
+    Returns (grid_needed (S,T), battery_needed (S,T), reasons for what was dropped).
+    """
+    fleet = w.fleet
+    S, T = fleet.n_sites, w.n_steps
+    if o.exclusivity == "always":
+        return np.ones((S, T), bool), np.ones((S, T), bool), {}
+    grid = (w.export_price_usd_per_mwh > w.import_price_usd_per_mwh) & (
+        (fleet.import_limit_mw > 0) & (fleet.export_limit_mw > 0)
+    )[:, None]
+    min_output = (fleet.has_generator & (fleet.generator_min_mw > 0))[:, None] & o.generator
+    battery = ((w.import_price_usd_per_mwh < 0) & (fleet.import_limit_mw > 0)[:, None]) | min_output
+    reasons = {
+        "Grid-mode": "export price never above import price" if not grid.any() else
+        f"kept at {int(grid.sum())} site-steps where export price > import price",
+        "Battery-mode": "no negative import price and no generator minimum output" if not battery.any() else
+        f"kept at {int(battery.sum())} site-steps (negative import price or generator minimum output)",
+    }
+    return grid, battery, reasons
+
+
+def define_energy_assets(
+    m: LinearModel, w: WindowInputs, o: ModelOptions, ix: ModelIndex
+) -> dict[str, np.ndarray]:
+    """Columns of the energy side and their own constraints.
+
+    * renewable used 0 <= ren[s,t] <= pv[s,t] + wind[s,t] (curtailment free);
+    * grid 0 <= imp <= L_imp, 0 <= exp <= L_exp; where needed (see :func:`exclusivity_needs`)
+      imp <= L_imp z, exp <= L_exp (1 - z), z binary;
+    * battery SOC: soc[b,t] = soc[b,t-1] + eta_c dt ch[b,t] - dt / eta_d dis[b,t], soc[b,-1] = soc0,
+      soc_min <= soc <= soc_max, 0 <= ch <= P_ch, 0 <= dis <= P_dis; where needed
+      ch <= P_ch u, dis <= P_dis (1 - u), u binary;
+    * generator: p_min on <= gen <= p_max on, on binary (continuous 0..p_max without binary when
+      p_min = 0 and there is no no-load cost).
+    Costs: import price, export revenue, degradation on ch + dis, fuel and no-load cost, and the
+    carbon price on import and generator emissions.
+    """
+    fleet, T, dt = w.fleet, w.n_steps, w.step_hours
+    S = fleet.n_sites
+    carbon_price = w.carbon_price_usd_per_tco2
+    grid_needed, battery_needed, reasons = exclusivity_needs(w, o)
+    cols: dict[str, np.ndarray] = {}
+    renewable = (w.pv_available_mw + w.wind_available_mw) if o.renewables else np.zeros((S, T))
+    cols["ren"] = m.add_variables("Renewable-used", (S, T), 0.0, renewable)
+    import_limit = np.full(S, np.inf) if o.import_unlimited else fleet.import_limit_mw
+    cols["imp"] = m.add_variables("Grid-import", (S, T), 0.0, import_limit[:, None],
+                                  cost=(w.import_price_usd_per_mwh + carbon_price * w.carbon_t_per_mwh) * dt)
+    export_sites = np.flatnonzero(fleet.export_limit_mw > 0) if o.export else np.zeros(0, np.int64)
+    ix.export_sites = export_sites
+    cols["exp"] = m.add_variables("Grid-export", (len(export_sites), T), 0.0,
+                                  fleet.export_limit_mw[export_sites][:, None],
+                                  cost=-w.export_price_usd_per_mwh[export_sites] * dt)
+    grid_pairs = np.argwhere(grid_needed[export_sites]) if len(export_sites) else np.zeros((0, 2), np.int64)
+    z = m.add_variables("Grid-mode", (len(grid_pairs),), 0.0, 1.0, integer=True)
+    if len(grid_pairs):
+        e_row, t = grid_pairs[:, 0], grid_pairs[:, 1]
+        site = export_sites[e_row]
+        rows = m.add_constraints("Grid-mode-import", (len(z),), upper=0.0)
+        m.add_coefficients(rows, cols["imp"][site, t], 1.0)
+        m.add_coefficients(rows, z, -import_limit[site] if not o.import_unlimited else -1e4)
+        rows = m.add_constraints("Grid-mode-export", (len(z),), upper=fleet.export_limit_mw[site])
+        m.add_coefficients(rows, cols["exp"][e_row, t], 1.0)
+        m.add_coefficients(rows, z, fleet.export_limit_mw[site])
+    ix.kept_binaries["Grid-mode"] = len(z)
+    if len(grid_pairs) == 0:
+        ix.dropped_binaries["Grid-mode"] = reasons.get("Grid-mode", "no export at any site")
+
+    battery_sites = np.flatnonzero(fleet.battery_energy_mwh > 0) if o.battery else np.zeros(0, np.int64)
+    ix.battery_sites = battery_sites
+    B = len(battery_sites)
+    degradation = (fleet.battery_degradation_usd_per_mwh[battery_sites] * dt)[:, None]
+    cols["ch"] = m.add_variables("Battery-charge", (B, T), 0.0, fleet.battery_charge_mw[battery_sites][:, None],
+                                 cost=degradation)
+    cols["dis"] = m.add_variables("Battery-discharge", (B, T), 0.0,
+                                  fleet.battery_discharge_mw[battery_sites][:, None], cost=degradation)
+    terminal_value = w.battery_terminal_value_usd_per_mwh[battery_sites]
+    soc_cost = np.zeros((B, T))
+    soc_cost[:, -1] = -terminal_value
+    cols["soc"] = m.add_variables("Battery-soc", (B, T), fleet.soc_min_mwh[battery_sites][:, None],
+                                  fleet.soc_max_mwh[battery_sites][:, None], cost=soc_cost)
+    m.objective_offset += float((terminal_value * w.soc_initial_mwh[battery_sites]).sum())
+    rhs = np.zeros((B, T))
+    rhs[:, 0] = w.soc_initial_mwh[battery_sites]
+    rows = m.add_constraints("Battery-soc-balance", (B, T), rhs, rhs)
+    m.add_coefficients(rows, cols["soc"], 1.0)
+    m.add_coefficients(rows[:, 1:], cols["soc"][:, :-1], -1.0)
+    m.add_coefficients(rows, cols["ch"], -(fleet.battery_charge_efficiency[battery_sites] * dt)[:, None])
+    m.add_coefficients(rows, cols["dis"], (dt / fleet.battery_discharge_efficiency[battery_sites])[:, None])
+    battery_pairs = np.argwhere(battery_needed[battery_sites]) if B else np.zeros((0, 2), np.int64)
+    u = m.add_variables("Battery-mode", (len(battery_pairs),), 0.0, 1.0, integer=True)
+    if len(battery_pairs):
+        b, t = battery_pairs[:, 0], battery_pairs[:, 1]
+        site = battery_sites[b]
+        rows = m.add_constraints("Battery-mode-charge", (len(u),), upper=0.0)
+        m.add_coefficients(rows, cols["ch"][b, t], 1.0)
+        m.add_coefficients(rows, u, -fleet.battery_charge_mw[site])
+        rows = m.add_constraints("Battery-mode-discharge", (len(u),), upper=fleet.battery_discharge_mw[site])
+        m.add_coefficients(rows, cols["dis"][b, t], 1.0)
+        m.add_coefficients(rows, u, fleet.battery_discharge_mw[site])
+    ix.kept_binaries["Battery-mode"] = len(u)
+    if len(battery_pairs) == 0:
+        ix.dropped_binaries["Battery-mode"] = reasons.get("Battery-mode", "no battery")
+
+    generator_sites = np.flatnonzero(fleet.has_generator) if o.generator else np.zeros(0, np.int64)
+    ix.generator_sites = generator_sites
+    pmin = fleet.generator_min_mw[generator_sites]
+    pmax = fleet.generator_max_mw[generator_sites]
+    cols["gen"] = m.add_variables("Generator-output", (len(generator_sites), T), 0.0, pmax[:, None],
+                                  cost=((fleet.generator_fuel_usd_per_mwh[generator_sites]
+                                         + carbon_price * fleet.generator_emission_t_per_mwh[generator_sites])
+                                        * dt)[:, None])
+    needs_on = (pmin > 0) | (fleet.generator_no_load_usd_per_h[generator_sites] > 0)
+    if o.exclusivity == "always":
+        needs_on[:] = True
+    on_sites = np.flatnonzero(needs_on)
+    ix.generator_on_sites = generator_sites[on_sites]
+    cols["on"] = m.add_variables("Generator-on", (len(on_sites), T), 0.0, 1.0,
+                                 cost=(fleet.generator_no_load_usd_per_h[generator_sites[on_sites]] * dt)[:, None],
+                                 integer=True)
+    if len(on_sites):
+        rows = m.add_constraints("Generator-max", (len(on_sites), T), upper=0.0)
+        m.add_coefficients(rows, cols["gen"][on_sites], 1.0)
+        m.add_coefficients(rows, cols["on"], -pmax[on_sites][:, None])
+        rows = m.add_constraints("Generator-min", (len(on_sites), T), lower=0.0)
+        m.add_coefficients(rows, cols["gen"][on_sites], 1.0)
+        m.add_coefficients(rows, cols["on"], -pmin[on_sites][:, None])
+    ix.kept_binaries["Generator-on"] = int(cols["on"].size)
+    if len(generator_sites) and not len(on_sites):
+        ix.dropped_binaries["Generator-on"] = "no minimum output and no no-load cost"
+    return cols
+
+
+def define_nodal_balance(
+    m: LinearModel, w: WindowInputs, ix: ModelIndex, x: np.ndarray, y: np.ndarray, cols: dict[str, np.ndarray]
+) -> None:
+    """ren + gen + dis + imp - ch - exp - PUE (e y + P cover x) = PUE (idle + running)   for all (s, t)."""
+    S, T = w.fleet.n_sites, w.n_steps
+    rhs = fixed_facility_load_mw(w)
+    rows = m.add_constraints("Site-balance", (S, T), rhs, rhs)
+    m.add_coefficients(rows, cols["ren"], 1.0)
+    m.add_coefficients(rows, cols["imp"], 1.0)
+    m.add_coefficients(rows[ix.export_sites], cols["exp"], -1.0)
+    m.add_coefficients(rows[ix.battery_sites], cols["dis"], 1.0)
+    m.add_coefficients(rows[ix.battery_sites], cols["ch"], -1.0)
+    m.add_coefficients(rows[ix.generator_sites], cols["gen"], 1.0)
+    for (site, step), columns, values in _it_load_terms(w, ix, x, y):
+        m.add_coefficients(rows[site, step], columns, -values)
+
+
+def define_carbon_budget(
+    m: LinearModel, w: WindowInputs, o: ModelOptions, ix: ModelIndex, cols: dict[str, np.ndarray]
+) -> None:
+    """E - excess <= budget, excess >= 0 at the violation penalty (soft: the model is never infeasible),
+    with emissions E = dt sum(ci[s,t] imp[s,t]) + dt sum(ef_s gen[s,t]). (The carbon *price* is
+    already in the import and generator costs.)"""
+    if w.carbon_budget_tco2 is None or not o.carbon_budget:
+        return
+    dt = w.step_hours
+    ef = w.fleet.generator_emission_t_per_mwh[ix.generator_sites][:, None]
+    excess = m.add_variables("Carbon-excess", (1,), 0.0, np.inf, cost=w.carbon_violation_penalty_usd_per_tco2)
+    row = m.add_constraints("Carbon-budget", (1,), upper=w.carbon_budget_tco2)
+    m.add_coefficients(row[0], cols["imp"], w.carbon_t_per_mwh * dt)
+    m.add_coefficients(row[0], cols["gen"], np.broadcast_to(ef * dt, cols["gen"].shape))
+    m.add_coefficients(row[0], excess, -1.0)
+
+
+def build_model(w: WindowInputs, options: ModelOptions | None = None) -> tuple[CanonicalModel, ModelIndex]:
+    """Assemble the window's MILP from its families; returns the model and its index."""
+    o = ModelOptions() if options is None else options
+    m = LinearModel()
+    empty = np.zeros(0, np.int64)
+    ix = ModelIndex(empty, empty, empty, empty, empty, empty, empty, empty)
+    x = define_job_starts(m, w, o, ix)
+    y = define_routes(m, w, o, ix)
+    define_gpu_capacity(m, w, ix, x, y)
+    define_power_capacity(m, w, ix, x, y)
+    cols = define_energy_assets(m, w, o, ix)
+    define_nodal_balance(m, w, ix, x, y, cols)
+    define_carbon_budget(m, w, o, ix, cols)
+    return m.finish(), ix

@@ -1,0 +1,210 @@
+"""The inputs of one optimisation window [t0, t0 + T*dt): static fleet, series, state at t0.
+
+Series are arrays shaped (S, T) per site or (K, T) per inference class; they are forecasts in
+the MPC and realised values in the offline study. Job times are whole steps relative to t0:
+a job's feasible starts are ``release_step <= tau <= deadline_step - duration_steps``; a deadline
+beyond the window means the job may also be left for a later window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from scenarios.arrays import Fleet, build_fleet, nominal_signals
+from scenarios.schema import Scenario, TrainingJob
+
+
+@dataclass(frozen=True)
+class JobBatch:
+    """Training jobs not yet started. Shapes (J,) and (J, S)."""
+
+    names: tuple[str, ...]
+    gpus: np.ndarray
+    power_mw: np.ndarray
+    duration_steps: np.ndarray
+    release_step: np.ndarray
+    deadline_step: np.ndarray
+    value_usd: np.ndarray
+    eligible: np.ndarray
+
+    @property
+    def n_jobs(self) -> int:
+        return len(self.names)
+
+    def subset(self, keep: np.ndarray) -> JobBatch:
+        """The jobs where ``keep`` (bool (J,)) is true."""
+        return JobBatch(
+            names=tuple(n for n, k in zip(self.names, keep, strict=True) if k),
+            gpus=self.gpus[keep], power_mw=self.power_mw[keep], duration_steps=self.duration_steps[keep],
+            release_step=self.release_step[keep], deadline_step=self.deadline_step[keep],
+            value_usd=self.value_usd[keep], eligible=self.eligible[keep],
+        )
+
+    @staticmethod
+    def empty(n_sites: int) -> JobBatch:
+        return JobBatch((), np.zeros(0), np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64),
+                        np.zeros(0, np.int64), np.zeros(0), np.zeros((0, n_sites), bool))
+
+
+@dataclass(frozen=True)
+class RunningJobs:
+    """Jobs already running: fixed load at their site for their remaining steps."""
+
+    names: tuple[str, ...]
+    site: np.ndarray
+    gpus: np.ndarray
+    power_mw: np.ndarray
+    remaining_steps: np.ndarray
+
+    @staticmethod
+    def empty() -> RunningJobs:
+        return RunningJobs((), np.zeros(0, np.int64), np.zeros(0), np.zeros(0), np.zeros(0, np.int64))
+
+    def load(self, n_sites: int, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
+        """(S, T) GPUs busy and IT MW drawn by the running jobs."""
+        active = np.arange(n_steps)[None, :] < self.remaining_steps[:, None]  # (Jr, T)
+        gpus = np.zeros((n_sites, n_steps))
+        power = np.zeros((n_sites, n_steps))
+        np.add.at(gpus, self.site, active * self.gpus[:, None])
+        np.add.at(power, self.site, active * self.power_mw[:, None])
+        return gpus, power
+
+
+@dataclass(frozen=True)
+class WindowInputs:
+    """Everything the model builder needs for one window."""
+
+    fleet: Fleet
+    start: pd.Timestamp
+    step_hours: float
+    demand_req_per_s: np.ndarray  # (K, T)
+    pv_available_mw: np.ndarray  # (S, T)
+    wind_available_mw: np.ndarray
+    import_price_usd_per_mwh: np.ndarray
+    export_price_usd_per_mwh: np.ndarray
+    carbon_t_per_mwh: np.ndarray
+    pue: np.ndarray
+    soc_initial_mwh: np.ndarray  # (S,)
+    jobs: JobBatch
+    running: RunningJobs
+    carbon_budget_tco2: float | None  # for this window (already paced)
+    carbon_price_usd_per_tco2: float
+    carbon_violation_penalty_usd_per_tco2: float
+    tail_energy_price_usd_per_mwh: np.ndarray  # (S,)
+    battery_terminal_value_usd_per_mwh: np.ndarray  # (S,)
+
+    @property
+    def n_steps(self) -> int:
+        return self.demand_req_per_s.shape[1] if self.demand_req_per_s.size else self.pue.shape[1]
+
+    @property
+    def time_index(self) -> pd.DatetimeIndex:
+        return pd.date_range(self.start, periods=self.n_steps, freq=pd.Timedelta(hours=self.step_hours))
+
+    def with_changes(self, **changes: object) -> WindowInputs:
+        return replace(self, **changes)
+
+
+def job_batch(
+    jobs: Sequence[TrainingJob], fleet: Fleet, window_start_h: float, step_hours: float
+) -> JobBatch:
+    """Convert jobs (times in hours after the run start) to whole steps relative to the window.
+
+    Durations round up and releases round up to the next step boundary; deadlines round down,
+    so a converted job never breaks its true release or deadline.
+    """
+    if not jobs:
+        return JobBatch.empty(fleet.n_sites)
+    eps = 1e-9
+    release = np.array([j.release_h for j in jobs]) - window_start_h
+    deadline = np.array([j.deadline_h for j in jobs]) - window_start_h
+    duration = np.array([j.duration_h for j in jobs])
+    eligible = np.array(
+        [[j.sites is None or name in j.sites for name in fleet.site_names] for j in jobs], dtype=bool
+    )
+    power = np.array([j.power_mw for j in jobs])
+    gpus = np.array([j.gpus for j in jobs], dtype=float)
+    eligible &= gpus[:, None] <= fleet.gpus[None, :]
+    return JobBatch(
+        names=tuple(j.name for j in jobs),
+        gpus=gpus,
+        power_mw=power,
+        duration_steps=np.ceil(duration / step_hours - eps).astype(np.int64),
+        release_step=np.maximum(np.ceil(release / step_hours - eps), 0).astype(np.int64),
+        deadline_step=np.floor(deadline / step_hours + eps).astype(np.int64),
+        value_usd=np.array([j.value_usd for j in jobs]),
+        eligible=eligible,
+    )
+
+
+def window_inputs(
+    scenario: Scenario,
+    signals: dict[str, pd.DataFrame],
+    *,
+    fleet: Fleet | None = None,
+    soc_initial_mwh: np.ndarray | None = None,
+    jobs: JobBatch | None = None,
+    running: RunningJobs | None = None,
+    carbon_budget_tco2: float | None = None,
+) -> WindowInputs:
+    """Assemble window inputs from signal frames (see :func:`scenarios.arrays.nominal_signals`).
+
+    The window is the frames' index; its step is their spacing. ``jobs`` defaults to the
+    scenario's explicit jobs, ``soc_initial_mwh`` to the scenario's initial SOC and the budget
+    to the scenario's whole budget.
+    """
+    fleet = build_fleet(scenario) if fleet is None else fleet
+    index = signals["import_price"].index
+    step_hours = (index[1] - index[0]).total_seconds() / 3600.0 if len(index) > 1 else 1.0
+    start = index[0]
+
+    def sites(name: str) -> np.ndarray:
+        return signals[name][list(fleet.site_names)].to_numpy(dtype=float).T
+
+    window_start_h = (start - pd.Timestamp(scenario.run.start)).total_seconds() / 3600.0
+    import_price = sites("import_price")
+    carbon = sites("carbon")
+    pue = fleet.pue(sites("temperature"))
+    carbon_price = scenario.carbon.price_usd_per_tco2
+    tail_price = (
+        np.full(fleet.n_sites, scenario.tail_energy_price_usd_per_mwh)
+        if scenario.tail_energy_price_usd_per_mwh is not None
+        else import_price.mean(axis=1) + carbon_price * carbon.mean(axis=1)
+    ) * pue.mean(axis=1)
+    terminal = np.where(
+        np.isnan(fleet.battery_terminal_value_usd_per_mwh),
+        import_price.mean(axis=1) * fleet.battery_discharge_efficiency,
+        fleet.battery_terminal_value_usd_per_mwh,
+    )
+    return WindowInputs(
+        fleet=fleet,
+        start=start,
+        step_hours=step_hours,
+        demand_req_per_s=signals["demand"][list(fleet.class_names)].to_numpy(dtype=float).T,
+        pv_available_mw=sites("pv") * fleet.pv_capacity_mw[:, None],
+        wind_available_mw=sites("wind") * fleet.wind_capacity_mw[:, None],
+        import_price_usd_per_mwh=import_price,
+        export_price_usd_per_mwh=sites("export_price"),
+        carbon_t_per_mwh=carbon,
+        pue=pue,
+        soc_initial_mwh=fleet.soc_initial_mwh.copy() if soc_initial_mwh is None else soc_initial_mwh,
+        jobs=job_batch(scenario.jobs, fleet, window_start_h, step_hours) if jobs is None else jobs,
+        running=RunningJobs.empty() if running is None else running,
+        carbon_budget_tco2=scenario.carbon.budget_tco2 if carbon_budget_tco2 is None else carbon_budget_tco2,
+        carbon_price_usd_per_tco2=carbon_price,
+        carbon_violation_penalty_usd_per_tco2=scenario.carbon.violation_penalty_usd_per_tco2,
+        tail_energy_price_usd_per_mwh=tail_price,
+        battery_terminal_value_usd_per_mwh=terminal,
+    )
+
+
+def offline_inputs(scenario: Scenario, step_hours: float | None = None) -> WindowInputs:
+    """The whole run as one window on the scenario's nominal series (the offline study)."""
+    step_hours = scenario.run.control_interval_minutes / 60.0 if step_hours is None else step_hours
+    n_steps = int(round(scenario.run.days * 24.0 / step_hours))
+    signals = nominal_signals(scenario, pd.Timestamp(scenario.run.start), n_steps, step_hours)
+    return window_inputs(scenario, signals)
