@@ -56,12 +56,12 @@ def account(w: WindowInputs, plan: Plan) -> dict[str, float]:
         "budget_penalty_usd": (
             w.carbon_violation_penalty_usd_per_tco2 * max(emissions - budget, 0.0) if budget is not None else 0.0
         ),
-        "tail_energy_cost_usd": float(
-            (w.jobs.power_mw[plan.start_job] * tail_steps * dt * w.tail_energy_price_usd_per_mwh[plan.start_site]).sum()
-        ),
-        "battery_terminal_value_usd": float(
-            (w.battery_terminal_value_usd_per_mwh * (battery_end - w.soc_initial_mwh))[fleet.battery_energy_mwh > 0].sum()
-        ),
+        "tail_energy_cost_usd": float((
+            w.jobs.power_mw[plan.start_job] * tail_steps * dt * w.tail_energy_price_usd_per_mwh[plan.start_site]
+        ).sum()),
+        "battery_terminal_value_usd": float((
+            w.battery_terminal_value_usd_per_mwh * (battery_end - w.soc_initial_mwh)
+        )[fleet.battery_energy_mwh > 0].sum()),
     }
     benefit = sum(-value if name in COST_PARTS else value for name, value in parts.items())
     renewable_available = float((w.pv_available_mw + w.wind_available_mw).sum() * dt)

@@ -114,7 +114,8 @@ def read_plan(w: WindowInputs, ix: ModelIndex, blocks: dict[str, np.ndarray], x:
     """
     plan = empty_plan(w)
     chosen = x[blocks["Job-start"]] > 0.5
-    plan.start_job, plan.start_site, plan.start_step = ix.start_job[chosen], ix.start_site[chosen], ix.start_step[chosen]
+    plan.start_job, plan.start_site = ix.start_job[chosen], ix.start_site[chosen]
+    plan.start_step = ix.start_step[chosen]
     plan.served_req_per_s[ix.route_class, ix.route_site, :] = np.maximum(x[blocks["Route-served"]], 0.0)
     plan.renewable_used_mw = np.maximum(x[blocks["Renewable-used"]], 0.0)
     imports = np.maximum(x[blocks["Grid-import"]], 0.0)
