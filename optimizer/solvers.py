@@ -31,6 +31,9 @@ class SolveOptions:
     threads: int = 1  # measured: a second HiGHS thread was slower and non-deterministic on 2 cores
     seed: int = 0
     verbose: bool = False
+    # hard wall-clock deadline (s) enforced by an interrupt callback: HiGHS can overrun its own
+    # time_limit inside root cut loops; None = only the solver's time limit
+    deadline_s: float | None = None
 
 
 @dataclass
@@ -105,6 +108,16 @@ def solve_highs(model: CanonicalModel, options: SolveOptions, start: np.ndarray 
             highspy.HighsVarType.kInteger if flag else highspy.HighsVarType.kContinuous for flag in model.col_integer
         ]
     began = time.perf_counter()
+    if options.deadline_s is not None:
+        stop_at = began + options.deadline_s
+
+        def interrupt_after_deadline(event: object) -> None:
+            if time.perf_counter() > stop_at:
+                event.interrupt()  # type: ignore[attr-defined]
+
+        h.cbSimplexInterrupt += interrupt_after_deadline
+        h.cbIpmInterrupt += interrupt_after_deadline
+        h.cbMipInterrupt += interrupt_after_deadline
     h.passModel(lp)
     if start is not None and model.n_integer:
         h.setSolution(model.n_cols, np.arange(model.n_cols, dtype=np.int32), np.asarray(start, dtype=float))
@@ -127,6 +140,7 @@ def solve_highs(model: CanonicalModel, options: SolveOptions, start: np.ndarray 
         highspy.HighsModelStatus.kInfeasible: "infeasible",
         highspy.HighsModelStatus.kUnbounded: "unbounded",
         highspy.HighsModelStatus.kUnboundedOrInfeasible: "infeasible",
+        highspy.HighsModelStatus.kInterrupt: "time_limit",
     }.get(status, "error")
     return SolveResult("highs", mapped, has_solution, x, objective, bound, gap, wall,
                        message=status_text, **_size(model))

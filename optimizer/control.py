@@ -1,0 +1,206 @@
+"""The controller protocol (SPEC §5): an observation in, set-points for the next interval out.
+
+Controllers are plain classes: they never import simpy and never see the future. The MPC
+forecasts every signal from its :class:`~forecasts.HistoryView`, solves a window with one of the
+model variants, applies the first interval and keeps the full plan for diagnostics and as its
+fallback.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from forecasts import Forecaster, HistoryView
+from optimizer.plan import Plan
+from scenarios.arrays import SIGNALS, Fleet
+from scenarios.schema import Scenario, TrainingJob
+
+
+@dataclass(frozen=True)
+class RunningJob:
+    """A job the plant is running: it continues at its site until it finishes."""
+
+    name: str
+    site: int
+    gpus: float
+    power_mw: float
+    remaining_h: float
+    value_usd: float
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What a real operator knows at the start of a control interval."""
+
+    time: pd.Timestamp
+    elapsed_h: float  # since the run start
+    run_hours: float
+    interval_h: float
+    soc_mwh: np.ndarray  # (S,)
+    generator_on: np.ndarray  # (S,) bool
+    running: tuple[RunningJob, ...]
+    queued: tuple[TrainingJob, ...]  # submitted, not started; times in hours after the run start
+    cumulative_emissions_tco2: float
+    history: Mapping[str, HistoryView]  # realised signals so far, at control resolution (SIGNALS)
+
+
+@dataclass
+class Setpoints:
+    """Decisions for the next interval. Arrays are per site (S,) or per (class, site) (K, S)."""
+
+    job_starts: tuple[tuple[str, int], ...]  # (job name, site index) to start now
+    routing_shares: np.ndarray  # (K, S) share of each class's demand sent to each site; row sums <= 1
+    charge_mw: np.ndarray
+    discharge_mw: np.ndarray
+    generator_mw: np.ndarray
+    plan: Plan | None = None
+    log: dict[str, object] = field(default_factory=dict)
+
+
+class Controller(ABC):
+    """Observation in, set-points out."""
+
+    name: str = "controller"
+
+    def reset(self, scenario: Scenario, fleet: Fleet) -> None:
+        """Called once before a run."""
+        self.scenario, self.fleet = scenario, fleet
+
+    @abstractmethod
+    def decide(self, observation: Observation) -> Setpoints:
+        """Set-points for the interval starting at ``observation.time``."""
+
+    def config(self) -> dict[str, object]:
+        return {"name": self.name}
+
+
+def idle_setpoints(fleet: Fleet) -> Setpoints:
+    S, K = fleet.n_sites, fleet.n_classes
+    return Setpoints((), np.zeros((K, S)), np.zeros(S), np.zeros(S), np.zeros(S))
+
+
+def last_values(history: HistoryView, columns: tuple[str, ...], default: float = 0.0) -> np.ndarray:
+    """The most recent observed row of a signal (a default before any history)."""
+    frame = history.to_frame()
+    if frame.empty:
+        return np.full(len(columns), default)
+    return frame[list(columns)].iloc[-1].to_numpy(dtype=float)
+
+
+def nearest_first_shares(fleet: Fleet, demand_req_per_s: np.ndarray, free_gpus: np.ndarray,
+                         site_order: np.ndarray | None = None) -> np.ndarray:
+    """Routing shares that fill sites in a given order (default: nearest first) up to their GPUs."""
+    S, K = fleet.n_sites, fleet.n_classes
+    shares = np.zeros((K, S))
+    capacity = np.maximum(free_gpus, 0.0) * fleet.throughput_req_per_s_per_gpu
+    for k in range(K):
+        latency = fleet.latency_ms[fleet.class_origin[k]]
+        feasible = np.flatnonzero(fleet.route_feasible[k])
+        key = latency if site_order is None else site_order[k]
+        remaining = demand_req_per_s[k]
+        for site in feasible[np.argsort(key[feasible], kind="stable")]:
+            if remaining <= 0:
+                break
+            take = min(remaining, capacity[site])
+            if demand_req_per_s[k] > 0:
+                shares[k, site] += take / demand_req_per_s[k]
+            capacity[site] -= take
+            remaining -= take
+        if demand_req_per_s[k] <= 0:
+            shares[k, fleet.home_site[k]] = 1.0
+    return shares
+
+
+def training_gpus_free(fleet: Fleet, running: tuple[RunningJob, ...]) -> np.ndarray:
+    busy = np.zeros(fleet.n_sites)
+    for job in running:
+        busy[job.site] += job.gpus
+    return fleet.gpus - busy
+
+
+class LocalController(Controller):
+    """Baseline: each job starts at release at its first eligible site with free GPUs; each class is
+    served at its nearest feasible site (spilling in latency order); grid only (battery and
+    generator idle)."""
+
+    name = "local"
+
+    def decide(self, observation: Observation) -> Setpoints:
+        fleet = self.fleet
+        setpoints = idle_setpoints(fleet)
+        free = training_gpus_free(fleet, observation.running)
+        starts = []
+        for job in sorted(observation.queued, key=lambda j: j.release_h):
+            if job.release_h > observation.elapsed_h + 1e-9:
+                continue
+            for site in range(fleet.n_sites):
+                eligible = job.sites is None or fleet.site_names[site] in job.sites
+                if eligible and free[site] >= job.gpus:
+                    starts.append((job.name, site))
+                    free[site] -= job.gpus
+                    break
+        demand = last_values(observation.history["demand"], fleet.class_names)
+        setpoints.job_starts = tuple(starts)
+        setpoints.routing_shares = nearest_first_shares(fleet, demand, free)
+        return setpoints
+
+
+class GreedyController(Controller):
+    """Baseline: jobs start as soon as released at the eligible site with room that has the lowest
+    current price + carbon price x intensity; inference fills sites cheapest first within the
+    latency limit; batteries charge below the 30th and discharge above the 70th percentile of the
+    last day's prices at their site."""
+
+    name = "greedy"
+
+    def __init__(self, low_quantile: float = 0.3, high_quantile: float = 0.7) -> None:
+        self.low_quantile, self.high_quantile = low_quantile, high_quantile
+
+    def decide(self, observation: Observation) -> Setpoints:
+        fleet = self.fleet
+        setpoints = idle_setpoints(fleet)
+        names = fleet.site_names
+        price = last_values(observation.history["import_price"], names)
+        carbon = last_values(observation.history["carbon"], names)
+        cost = price + self.scenario.carbon.price_usd_per_tco2 * carbon
+        free = training_gpus_free(fleet, observation.running)
+        starts = []
+        for job in sorted(observation.queued, key=lambda j: j.release_h):
+            if job.release_h > observation.elapsed_h + 1e-9:
+                continue
+            candidates = [s for s in np.argsort(cost, kind="stable")
+                          if (job.sites is None or names[s] in job.sites) and free[s] >= job.gpus]
+            if candidates:
+                starts.append((job.name, int(candidates[0])))
+                free[candidates[0]] -= job.gpus
+        demand = last_values(observation.history["demand"], fleet.class_names)
+        setpoints.job_starts = tuple(starts)
+        setpoints.routing_shares = nearest_first_shares(
+            fleet, demand, free, site_order=np.broadcast_to(cost, (fleet.n_classes, fleet.n_sites))
+        )
+        day = observation.history["import_price"].to_frame()
+        if len(day):
+            recent = day[list(names)].to_numpy()[-int(round(24 / observation.interval_h)):]
+            low = np.quantile(recent, self.low_quantile, axis=0)
+            high = np.quantile(recent, self.high_quantile, axis=0)
+            has = fleet.battery_energy_mwh > 0
+            setpoints.charge_mw = np.where(has & (price <= low), fleet.battery_charge_mw, 0.0)
+            setpoints.discharge_mw = np.where(has & (price >= high) & (price > low), fleet.battery_discharge_mw, 0.0)
+        return setpoints
+
+    def config(self) -> dict[str, object]:
+        return {"name": self.name, "low_quantile": self.low_quantile, "high_quantile": self.high_quantile}
+
+
+def forecast_signals(forecaster: Forecaster, observation: Observation, horizon_steps: int) -> dict[str, pd.DataFrame]:
+    """Every signal forecast over the horizon at the control interval."""
+    step = pd.Timedelta(hours=observation.interval_h)
+    return {
+        signal: forecaster.forecast(signal, observation.history[signal], observation.time, step, horizon_steps).values
+        for signal in SIGNALS
+    }

@@ -1,0 +1,162 @@
+"""The model-predictive controller: forecasts -> window MILP -> first interval, with fallbacks.
+
+Every interval: forecast each signal over the horizon from the history, build the window from
+the current state (SOC, running jobs with their remaining steps, queued jobs, the carbon budget
+left, paced to the window), solve it with the chosen variant, and apply the first step. A solve
+that fails (no incumbent, licence refusal, infeasible input) or overruns the controller's
+deadline falls back to the previous plan shifted by the elapsed steps, then to the greedy
+heuristic; the log says which.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from forecasts import Forecaster
+from optimizer.control import Controller, GreedyController, Observation, Setpoints, forecast_signals
+from optimizer.plan import Plan
+from optimizer.solvers import SolveOptions, SolverUnavailable
+from optimizer.variants import InfeasibleWindow, run_variant
+from optimizer.window import JobBatch, RunningJobs, WindowInputs, job_batch, window_inputs
+from scenarios.arrays import Fleet
+from scenarios.schema import Scenario
+
+
+def paced_budget(scenario: Scenario, observation: Observation, window_h: float) -> float | None:
+    """Window carbon budget: the budget left, scaled by the window's share of the time left."""
+    budget = scenario.carbon.budget_tco2
+    if budget is None:
+        return None
+    left = max(budget - observation.cumulative_emissions_tco2, 0.0)
+    if scenario.carbon.pacing == "none":
+        return left
+    remaining_h = max(observation.run_hours - observation.elapsed_h, observation.interval_h)
+    return left * min(1.0, window_h / remaining_h)
+
+
+def running_jobs(observation: Observation) -> RunningJobs:
+    eps = 1e-9
+    jobs = observation.running
+    return RunningJobs(
+        names=tuple(j.name for j in jobs),
+        site=np.array([j.site for j in jobs], dtype=np.int64),
+        gpus=np.array([j.gpus for j in jobs], dtype=float),
+        power_mw=np.array([j.power_mw for j in jobs], dtype=float),
+        remaining_steps=np.ceil(np.array([j.remaining_h for j in jobs], dtype=float) / observation.interval_h - eps)
+        .astype(np.int64),
+    )
+
+
+def setpoints_from_plan(w: WindowInputs, plan: Plan, step: int, queued: set[str]) -> Setpoints:
+    """The decisions of one step of a plan (job starts only for jobs still queued)."""
+    fleet = w.fleet
+    starting = plan.start_step == step
+    starts = tuple(
+        (w.jobs.names[j], int(s)) for j, s in zip(plan.start_job[starting], plan.start_site[starting], strict=True)
+        if w.jobs.names[j] in queued
+    )
+    demand = w.demand_req_per_s[:, step]
+    served = plan.served_req_per_s[:, :, step]
+    shares = np.divide(served, demand[:, None], out=np.zeros_like(served), where=demand[:, None] > 1e-9)
+    idle_class = demand <= 1e-9
+    shares[idle_class, fleet.home_site[idle_class]] = 1.0
+    return Setpoints(
+        job_starts=starts,
+        routing_shares=np.clip(shares, 0.0, 1.0),
+        charge_mw=plan.charge_mw[:, step].copy(),
+        discharge_mw=plan.discharge_mw[:, step].copy(),
+        generator_mw=plan.generator_mw[:, step].copy(),
+        plan=plan,
+    )
+
+
+class MPCController(Controller):
+    """Rolling-horizon MILP control with one of the model variants (joint by default)."""
+
+    def __init__(
+        self,
+        forecaster: Forecaster,
+        variant: str = "joint",
+        horizon_hours: float | None = None,
+        solve_options: SolveOptions | None = None,
+    ) -> None:
+        self.forecaster = forecaster
+        self.variant = variant
+        self.horizon_hours = horizon_hours
+        self.solve_options = solve_options or SolveOptions(time_limit_s=20.0, mip_gap=1e-3)
+        self.name = "mpc" if variant == "joint" else f"mpc-{variant}"
+        self.previous: tuple[WindowInputs, Plan, float] | None = None
+        self.fallback = GreedyController()
+
+    def reset(self, scenario: Scenario, fleet: Fleet) -> None:
+        super().reset(scenario, fleet)
+        self.fallback.reset(scenario, fleet)
+        self.previous = None
+
+    def config(self) -> dict[str, object]:
+        options = self.solve_options
+        return {
+            "name": self.name, "variant": self.variant, "horizon_hours": self._horizon_hours(),
+            "solver": options.solver, "time_limit_s": options.time_limit_s, "mip_gap": options.mip_gap,
+            "threads": options.threads, "forecaster": self.forecaster.spec,
+        }
+
+    def _horizon_hours(self) -> float:
+        return self.horizon_hours if self.horizon_hours is not None else self.scenario.run.horizon_hours
+
+    def window(self, observation: Observation) -> WindowInputs:
+        """The window this observation gives: forecasts, state, paced budget."""
+        interval = observation.interval_h
+        steps = int(round(self._horizon_hours() / interval))
+        signals = forecast_signals(self.forecaster, observation, steps)
+        jobs = (
+            job_batch(observation.queued, self.fleet, observation.elapsed_h, interval)
+            if observation.queued else JobBatch.empty(self.fleet.n_sites)
+        )
+        return window_inputs(
+            self.scenario, signals, fleet=self.fleet, soc_initial_mwh=np.asarray(observation.soc_mwh, dtype=float),
+            jobs=jobs, running=running_jobs(observation),
+            carbon_budget_tco2=paced_budget(self.scenario, observation, steps * interval),
+        )
+
+    def decide(self, observation: Observation) -> Setpoints:
+        began = time.perf_counter()
+        w = self.window(observation)
+        built = time.perf_counter() - began
+        queued = {job.name for job in observation.queued}
+        log: dict[str, object] = {"build_s": built}
+        reason = None
+        try:
+            result = run_variant(w, self.variant, self.solve_options)
+            log.update(result.solve.summary())
+            if result.solve.status not in ("optimal", "time_limit"):
+                reason = f"solver status {result.solve.status}"
+            elif result.solve.wall_s > self.solve_options.time_limit_s * 1.5 + 1.0:
+                reason = f"solve overran the deadline ({result.solve.wall_s:.1f} s)"
+        except (InfeasibleWindow, SolverUnavailable) as error:
+            reason = str(error)
+            result = None
+        log["decide_s"] = time.perf_counter() - began
+        if reason is None and result is not None:
+            setpoints = setpoints_from_plan(w, result.plan, 0, queued)
+            self.previous = (w, result.plan, observation.elapsed_h)
+            log["fallback"] = ""
+        else:
+            setpoints = self._fallback(observation, queued)
+            log["fallback"] = f"{setpoints.log.get('fallback_kind', 'greedy')}: {reason}"
+        setpoints.log = {**log, **{k: v for k, v in setpoints.log.items() if k != "fallback_kind"}}
+        return setpoints
+
+    def _fallback(self, observation: Observation, queued: set[str]) -> Setpoints:
+        if self.previous is not None:
+            w, plan, issued_h = self.previous
+            step = int(round((observation.elapsed_h - issued_h) / observation.interval_h))
+            if 0 < step < w.n_steps:
+                setpoints = setpoints_from_plan(w, plan, step, queued)
+                setpoints.log = {"fallback_kind": "previous plan shifted"}
+                return setpoints
+        setpoints = self.fallback.decide(observation)
+        setpoints.log = {"fallback_kind": "greedy"}
+        return setpoints
