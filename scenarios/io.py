@@ -40,11 +40,22 @@ def _location(loc: tuple[object, ...]) -> str:
 
 def _first_error(source: str, error: ValidationError) -> ScenarioError:
     detail = error.errors(include_url=False)[0]
+    kind, context, given = detail["type"], detail.get("ctx", {}), detail.get("input")
     reason = detail["msg"].removeprefix("Value error, ")
-    if detail["type"] == "missing":
+    if kind == "missing":
         reason = "missing required field"
-    elif detail["type"] == "extra_forbidden":
+    elif kind == "extra_forbidden":
         reason = "unknown field (check the spelling)"
+    elif kind in ("model_type", "model_attributes_type", "dict_type"):
+        reason = f"expected a table, got {type(given).__name__} {given!r}"
+    elif kind == "union_tag_not_found":
+        # the only discriminated union in the schema is the series form
+        reason = "missing 'kind': a series table needs kind = 'inline', 'generated' or 'data'"
+    elif kind == "union_tag_invalid":
+        reason = (f"unknown {context.get('discriminator')} {context.get('tag')!r}; "
+                  f"expected {context.get('expected_tags')}")
+    elif isinstance(given, int | float | str) and "got " not in reason:
+        reason += f" (got {given!r})"
     return ScenarioError(source, _location(tuple(detail["loc"])), reason)
 
 
@@ -56,7 +67,8 @@ def _series_fields(scenario: Scenario) -> list[tuple[str, object, float | None]]
             (f"{prefix}.ambient_temperature_c", site.ambient_temperature_c, site.longitude_deg),
             (f"{prefix}.pv_availability", site.pv_availability, site.longitude_deg),
             (f"{prefix}.wind_availability", site.wind_availability, site.longitude_deg),
-            (f"{prefix}.grid.import_price_usd_per_mwh", site.grid.import_price_usd_per_mwh, site.longitude_deg),
+            (f"{prefix}.grid.import_price_usd_per_mwh", site.grid.import_price_usd_per_mwh,
+             site.longitude_deg),
             (f"{prefix}.grid.carbon_intensity_g_per_kwh", site.grid.carbon_intensity_g_per_kwh,
              site.longitude_deg),
         ]
@@ -101,9 +113,12 @@ def check_scenario(scenario: Scenario, source: str = "<scenario>") -> None:
             if not np.isfinite(row[site]) or row[site] < 0:
                 raise ScenarioError(source, f"latency_ms.{region}.{site}",
                                     f"must be a finite non-negative number, got {row[site]}")
-    for region in scenario.latency_ms:
+    for region, row in scenario.latency_ms.items():
         if region not in region_names:
             raise ScenarioError(source, f"latency_ms.{region}", "unknown region")
+        for site in row:
+            if site not in site_names:
+                raise ScenarioError(source, f"latency_ms.{region}.{site}", "unknown site")
     for i, klass in enumerate(scenario.inference_classes):
         if klass.origin not in region_names:
             raise ScenarioError(source, f"inference_classes[{i}].origin", f"unknown region {klass.origin!r}")
@@ -171,10 +186,14 @@ def load_scenario(path: str | Path) -> Scenario:
         return load_builtin(path_text)
     path = Path(path)
     if not path.exists():
-        raise ScenarioError(path_text, "", "file not found (and not a built-in scenario name; see `aidc scenarios`)")
+        raise ScenarioError(path_text, "",
+                            "file not found (and not a built-in scenario name; see `aidc scenarios`)")
     if path.is_dir():
         raise ScenarioError(path_text, "", "is a directory, not a scenario file")
-    text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as error:
+        raise ScenarioError(path_text, "", f"cannot read the file: {error.strerror or error}") from None
     if not text.strip():
         raise ScenarioError(path_text, "", "file is empty")
     try:
@@ -215,13 +234,17 @@ def builtin_path(name: str) -> resources.abc.Traversable | None:
 
 def builtin_names() -> list[str]:
     """Names of the built-in scenarios, sorted."""
-    return sorted(item.name.removesuffix(".toml") for item in _library().iterdir() if item.name.endswith(".toml"))
+    return sorted(
+        item.name.removesuffix(".toml") for item in _library().iterdir() if item.name.endswith(".toml")
+    )
 
 
 def load_builtin(name: str) -> Scenario:
     """Load a built-in scenario by name."""
     candidate = builtin_path(name)
     if candidate is None:
-        raise ScenarioError(name, "", f"no built-in scenario of that name; choose from {', '.join(builtin_names())}")
+        raise ScenarioError(
+            name, "", f"no built-in scenario of that name; choose from {', '.join(builtin_names())}"
+        )
     data = tomllib.loads(candidate.read_text(encoding="utf-8"))
     return parse_scenario(data, f"{name} (built-in)")

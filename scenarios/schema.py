@@ -12,13 +12,17 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from scenarios.series import GeneratedSeries, SeriesSpec, coerce_series
+from scenarios.series import GeneratedSeries, SeriesSpec, coerce_series, reject_text_and_bool_for_numbers
 
 Series = Annotated[SeriesSpec, BeforeValidator(coerce_series)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # extra="forbid": a misspelt field is an error, not silently ignored; allow_inf_nan=False:
+    # NaN/inf (TOML `nan`, `inf`) is never a valid capacity, cost or limit
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    _numbers = field_validator("*", mode="before")(classmethod(reject_text_and_bool_for_numbers))
 
 
 class Cooling(_Model):
@@ -249,7 +253,9 @@ class Scenario(_Model):
     jobs: list[TrainingJob] = Field(default_factory=list, description="explicit jobs (offline day)")
     job_population: JobPopulation | None = None
     carbon: CarbonPolicy = CarbonPolicy()
-    generation_scale: float = Field(1.0, ge=0, description="multiplies PV and wind capacity (generation-rich)")
+    generation_scale: float = Field(
+        1.0, ge=0, description="multiplies PV and wind capacity (generation-rich)"
+    )
     tail_energy_price_usd_per_mwh: float | None = Field(
         None, ge=0, description="price of job energy falling past a window; None = window mean import price"
     )

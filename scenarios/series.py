@@ -17,11 +17,12 @@ shorthand for a constant; a bare list for daily-repeating hourly values.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import types
+from typing import Annotated, Literal, Union, get_args, get_origin
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 SHAPES: dict[str, str] = {
     "constant": "mean everywhere",
@@ -31,8 +32,38 @@ SHAPES: dict[str, str] = {
 }
 
 
+def _is_number_annotation(annotation: object) -> bool:
+    """True for ``int``, ``float`` and their ``| None`` forms."""
+    if annotation in (int, float):
+        return True
+    if get_origin(annotation) in (Union, types.UnionType):
+        members = [arg for arg in get_args(annotation) if arg is not type(None)]
+        return bool(members) and all(arg in (int, float) for arg in members)
+    return False
+
+
+def reject_text_and_bool_for_numbers(model: type[BaseModel], value: object, info: ValidationInfo) -> object:
+    """Refuse ``"12"`` or ``true`` where a number is expected.
+
+    pydantic's lax mode would quietly turn them into 12 and 1; in a scenario file they are
+    almost always a mistake (a quoted number, a misplaced flag). Strict mode is not used
+    because it would also refuse numpy integers from Python callers.
+    """
+    field = model.model_fields.get(info.field_name or "")
+    if field is not None and _is_number_annotation(field.annotation) and isinstance(value, str | bool):
+        raise ValueError(f"expected a number, got {type(value).__name__} {value!r}")
+    return value
+
+
 class _SeriesBase(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: NaN/inf anywhere in a series spec (TOML `nan`, `inf`) is an error
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    # named, not "*": pydantic forbids a before-validator on the discriminator field `kind`
+    _numbers = field_validator(
+        "scale", "offset", "step_minutes", "mean", "amplitude", "peak_hour", "daylight_hours", "year_offset",
+        mode="before", check_fields=False,
+    )(classmethod(reject_text_and_bool_for_numbers))
 
     scale: float = Field(1.0, description="multiplier applied to the raw values")
     offset: float = Field(0.0, description="added after scaling, in the series' unit")
@@ -92,7 +123,8 @@ class DataSeries(_SeriesBase):
     dataset: str = Field(description="dataset name, e.g. 'carbon_intensity_2022'")
     key: str = Field(description="column of the dataset, e.g. a balancing authority")
     year_offset: int = Field(
-        0, description="shift the run dates by this many years to find the data (e.g. run in 2023 on 2022 data)"
+        0,
+        description="shift the run dates by this many years to find the data (e.g. run in 2023 on 2022 data)",
     )
     cyclic: bool = Field(False, description="repeat the dataset when the run falls outside it")
 
@@ -102,8 +134,11 @@ SeriesSpec = Annotated[InlineSeries | GeneratedSeries | DataSeries, Field(discri
 
 def coerce_series(value: object) -> object:
     """Expand the shorthands: a number is a constant, a list is an hourly daily profile."""
-    if isinstance(value, bool):
-        return value
+    if isinstance(value, bool | str):
+        raise ValueError(
+            f"expected a number, a list of hourly values or a table with kind = 'inline', 'generated' or "
+            f"'data'; got {type(value).__name__} {value!r}"
+        )
     if isinstance(value, int | float):
         return {"kind": "generated", "shape": "constant", "mean": float(value)}
     if isinstance(value, list | tuple):
@@ -130,10 +165,14 @@ def _raw_values(
         values = np.asarray(spec.values, dtype=float)
         if spec.repeat == "daily":
             position = position % len(values)
-        elif position.min() < 0 or position.max() >= len(values):
+        elif position.min() < 0:
+            raise ValueError("inline series with repeat = 'none' is read before the run start")
+        elif position.max() >= len(values):
+            covered_h = len(values) * spec.step_minutes / 60.0
+            needed_h = (position.max() + 1) * spec.step_minutes / 60.0
             raise ValueError(
-                f"inline series has {len(values)} values of {spec.step_minutes:g} min, "
-                f"which do not cover the requested period"
+                f"inline series with repeat = 'none' covers {covered_h:g} h from the run start "
+                f"({len(values)} values x {spec.step_minutes:g} min) but {needed_h:g} h are needed"
             )
         return values[position]
     if isinstance(spec, GeneratedSeries):
@@ -155,13 +194,19 @@ def _raw_values(
     if spec.cyclic:
         span = data.index[-1] - data.index[0] + (data.index[1] - data.index[0])
         lookup = data.index[0] + (lookup - data.index[0]) % span
-    position = data.index.searchsorted(lookup, side="right") - 1
+    # compare in ns: the sample times carry float rounding (a stray ns), which pandas refuses to
+    # cast to a coarser index unit ("Cannot losslessly cast")
+    stamps = pd.DatetimeIndex(data.index).as_unit("ns")
+    lookup = lookup.as_unit("ns")
+    position = stamps.searchsorted(lookup, side="right") - 1
     outside = (position < 0) | (lookup >= data.index[-1] + (data.index[-1] - data.index[-2]))
     if outside.any():
-        first_missing = lookup[np.argmax(outside)]
+        first_missing = lookup[np.argmax(outside)].floor("min")
+        stamp = "%Y-%m-%d %H:%M UTC"
         raise ValueError(
-            f"dataset {spec.dataset!r} key {spec.key!r} has no data at {first_missing} "
-            f"(covers {data.index[0]} to {data.index[-1]})"
+            f"dataset {spec.dataset!r} key {spec.key!r} has no data at {first_missing.strftime(stamp)} "
+            f"(covers {data.index[0].strftime(stamp)} to {data.index[-1].strftime(stamp)}; "
+            f"shift with year_offset or set cyclic = true)"
         )
     return data.to_numpy(dtype=float)[position]
 

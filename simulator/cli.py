@@ -1,3 +1,228 @@
-"""The `aidc` command line."""
-def main() -> int:
-    return 0
+"""The ``aidc`` command line.
+
+Adding a subcommand ``foo``: write ``add_foo_parser(subparsers)``, which adds and returns its
+:class:`argparse.ArgumentParser`, and ``run_foo(args) -> int``, which does the work and returns
+the exit code; then add ``"foo"`` to :data:`COMMANDS`. Import anything heavy (pandas, the
+solver, simpy, a module of your own for a long command) *inside* ``run_foo`` so that
+``aidc --help`` and ``aidc validate`` stay fast.
+
+Errors: raise; do not print tracebacks or call ``sys.exit`` yourself. :func:`main` turns the
+errors a user can cause (see :func:`is_user_error`) into one line ``aidc: error: <message>``
+on stderr and exit code 2; anything else is a bug and keeps its traceback.
+
+Exit codes: 0 success, 1 a check failed (e.g. ``validate`` found a bad scenario), 2 bad input or
+usage, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from scenarios import Scenario
+
+#: Subcommands in the order ``aidc --help`` lists them. Each name ``n`` needs the functions
+#: ``add_<n>_parser`` and ``run_<n>`` in this module (hyphens become underscores).
+COMMANDS: tuple[str, ...] = ("scenarios", "validate")
+
+#: Exceptions (matched by class name anywhere in the MRO, so this module imports none of the
+#: packages that define them) that mean "the input is wrong", not "the code is wrong".
+USER_ERROR_NAMES: frozenset[str] = frozenset({
+    "UserError",  # below: for checks done in this module
+    "ScenarioError",  # scenarios.io: a scenario file or built-in name that cannot be used
+    "DatasetError",  # scenarios.datasets: unknown dataset or key
+    "ForecastSpecError",  # forecasts.params: unknown forecaster or parameter
+    "SolverUnavailable",  # optimizer.solvers: solver not installed or licence refused
+})
+USER_OS_ERRORS: tuple[type[OSError], ...] = (
+    FileExistsError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError,
+)
+
+
+class UserError(Exception):
+    """A mistake in the command's input, reported as one line without a traceback."""
+
+
+def is_user_error(error: BaseException) -> bool:
+    """True if ``error`` is caused by the user's input and deserves a one-line message."""
+    if isinstance(error, USER_OS_ERRORS):
+        return True
+    return any(klass.__name__ in USER_ERROR_NAMES for klass in type(error).__mro__)
+
+
+def error_message(error: BaseException) -> str:
+    """The one-line message shown for a user error."""
+    if isinstance(error, OSError) and error.filename is not None and error.strerror:
+        text = f"{error.filename}: {error.strerror}"
+    else:
+        text = str(error) or type(error).__name__
+    return " ".join(text.split())
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("aidc")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+# ---------------------------------------------------------------------------------------------
+# aidc scenarios
+
+
+def add_scenarios_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    return subparsers.add_parser(
+        "scenarios",
+        help="list the built-in scenarios",
+        description="List the built-in scenarios (use a name wherever a scenario file is expected).",
+    )
+
+
+def run_scenarios(args: argparse.Namespace) -> int:
+    from scenarios import ScenarioError, builtin_names, load_builtin
+
+    header = ("name", "sites", "regions", "classes", "jobs", "days", "description")
+    rows: list[tuple[str, ...]] = []
+    broken: list[str] = []
+    for name in builtin_names():
+        try:
+            scenario = load_builtin(name)
+        except ScenarioError as error:
+            broken.append(error_message(error))
+            continue
+        rows.append((
+            name, str(len(scenario.sites)), str(len(scenario.regions)), str(len(scenario.inference_classes)),
+            str(len(scenario.jobs)), f"{scenario.run.days:g}", _first_line(scenario.description),
+        ))
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
+    for row in [header, *rows]:
+        counts = [cell.rjust(width) for cell, width in zip(row[1:-1], widths[1:], strict=True)]
+        cells = [row[0].ljust(widths[0]), *counts]
+        print("  ".join([*cells, row[-1]]).rstrip())
+    _report_bad(broken)
+    return 1 if broken else 0
+
+
+def _first_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[0].strip() if lines else ""
+
+
+# ---------------------------------------------------------------------------------------------
+# aidc validate
+
+
+def add_validate_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "validate",
+        help="check scenario files or built-in scenarios",
+        description="Load and check scenarios, one line each. Exit 0 if all are valid, 1 if not.",
+    )
+    parser.add_argument("targets", nargs="*", metavar="FILE|NAME",
+                        help="scenario file (.toml) or built-in name")
+    parser.add_argument("--all", action="store_true", help="every built-in scenario (see `aidc scenarios`)")
+    return parser
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    from scenarios import ScenarioError, build_fleet, builtin_names, load_scenario
+
+    targets = list(args.targets) + (builtin_names() if args.all else [])
+    if not targets:
+        raise UserError("validate: give scenario files or built-in names, or --all")
+    bad: list[str] = []
+    for target in targets:
+        try:
+            scenario = load_scenario(target)
+        except ScenarioError as error:
+            bad.append(error_message(error))
+            _report_bad(bad[-1:])
+            continue
+        build_fleet(scenario)  # a valid scenario must compile; a failure here is a bug
+        label = target if target == scenario.name else f"{target} ({scenario.name})"
+        print(f"ok  {label}: {summarise(scenario)}", flush=True)
+    if len(targets) > 1:
+        print(f"{len(targets) - len(bad)} valid, {len(bad)} invalid", flush=True)
+    return 1 if bad else 0
+
+
+def summarise(scenario: Scenario) -> str:
+    """One line of counts: sites, regions, classes, jobs, storage, generators, time base."""
+    batteries = sum(site.battery is not None for site in scenario.sites)
+    generators = sum(site.generator is not None for site in scenario.sites)
+    parts = [
+        _count(len(scenario.sites), "site"), _count(len(scenario.regions), "region"),
+        _count(len(scenario.inference_classes), "class", "classes"), _count(len(scenario.jobs), "job"),
+        _count(batteries, "battery", "batteries"), _count(generators, "generator"),
+    ]
+    if scenario.job_population is not None:
+        parts.append(f"{scenario.job_population.arrival_rate_per_h:g} random jobs/h")
+    run = scenario.run
+    parts.append(f"{_count(run.days, 'day')}, control every {run.control_interval_minutes:g} min, "
+                 f"horizon {run.horizon_hours:g} h")
+    return ", ".join(parts)
+
+
+def _count(number: float, singular: str, plural: str | None = None) -> str:
+    return f"{number:g} {singular if number == 1 else (plural or singular + 's')}"
+
+
+def _report_bad(messages: Sequence[str]) -> None:
+    sys.stdout.flush()  # keep the ok/bad lines in order when both streams go to one terminal
+    for message in messages:
+        print(f"bad {message}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# entry point
+
+
+def _command_functions(name: str) -> tuple[Callable[..., argparse.ArgumentParser], Callable[..., int]]:
+    identifier = name.replace("-", "_")
+    return globals()[f"add_{identifier}_parser"], globals()[f"run_{identifier}"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``aidc`` parser with every subcommand of :data:`COMMANDS`."""
+    parser = argparse.ArgumentParser(
+        prog="aidc",
+        description="Carbon-aware compute-power control of geo-distributed AI data centers.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        add_parser, run = _command_functions(name)
+        add_parser(subparsers).set_defaults(run=run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``aidc`` with ``argv`` (default: the process arguments); returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_request:  # --help, --version and usage errors (argparse prints them)
+        return exit_request.code if isinstance(exit_request.code, int) else 2
+    if getattr(args, "run", None) is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        print("aidc: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if not is_user_error(error):
+            raise  # a bug: keep the traceback
+        sys.stdout.flush()
+        print(f"aidc: error: {error_message(error)}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
