@@ -7,6 +7,8 @@ Both receive the same :class:`~optimizer.matrix.CanonicalModel`. A Gurobi licenc
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Literal
@@ -80,11 +82,34 @@ def _relative_gap(objective: float, bound: float) -> float:
     return abs(objective - bound) / max(abs(objective), 1e-9)
 
 
+_highs_banner_shown = False
+
+
+def _new_highs() -> object:
+    """A Highs instance; the first one in a process prints a banner on the C stdout, which we
+    silence so that command output stays a clean table (the version is in run manifests)."""
+    global _highs_banner_shown
+    import highspy
+
+    if _highs_banner_shown:
+        return highspy.Highs()
+    _highs_banner_shown = True
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 1)
+            return highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def solve_highs(model: CanonicalModel, options: SolveOptions, start: np.ndarray | None = None) -> SolveResult:
     """Solve with HiGHS through highspy's ``passModel`` (one CSC matrix)."""
     import highspy
 
-    h = highspy.Highs()
+    h = _new_highs()
     h.setOptionValue("output_flag", bool(options.verbose))
     h.setOptionValue("time_limit", float(options.time_limit_s))
     h.setOptionValue("mip_rel_gap", float(options.mip_gap))

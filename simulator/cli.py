@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 #: Subcommands in the order ``aidc --help`` lists them. Each name ``n`` needs the functions
 #: ``add_<n>_parser`` and ``run_<n>`` in this module (hyphens become underscores).
-COMMANDS: tuple[str, ...] = ("scenarios", "validate")
+COMMANDS: tuple[str, ...] = ("scenarios", "validate", "plan")
 
 #: Exceptions (matched by class name anywhere in the MRO, so this module imports none of the
 #: packages that define them) that mean "the input is wrong", not "the code is wrong".
@@ -36,6 +36,7 @@ USER_ERROR_NAMES: frozenset[str] = frozenset({
     "DatasetError",  # scenarios.datasets: unknown dataset or key
     "ForecastSpecError",  # forecasts.params: unknown forecaster or parameter
     "SolverUnavailable",  # optimizer.solvers: solver not installed or licence refused
+    "InfeasibleWindow",  # optimizer.variants: the model of the given input has no solution
 })
 USER_OS_ERRORS: tuple[type[OSError], ...] = (
     FileExistsError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError,
@@ -185,6 +186,46 @@ def _report_bad(messages: Sequence[str]) -> None:
 def _command_functions(name: str) -> tuple[Callable[..., argparse.ArgumentParser], Callable[..., int]]:
     identifier = name.replace("-", "_")
     return globals()[f"add_{identifier}_parser"], globals()[f"run_{identifier}"]
+
+
+# ---------------------------------------------------------------------------------------------
+# aidc plan
+
+#: The model variants of :data:`optimizer.variants.VARIANTS` (kept here so the parser stays light;
+#: a test checks the two agree).
+PLAN_VARIANTS: tuple[str, ...] = ("joint", "compute-only", "energy-only", "no-battery", "no-routing", "no-carbon")
+
+
+def add_plan_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    from pathlib import Path
+
+    parser = subparsers.add_parser(
+        "plan", help="offline study: one MILP over the scenario's run per model variant, as a table",
+        description="Solve the scenario's run as one window with each variant and print one table "
+                    "(benefit and its parts, emissions, inference, jobs, energy, solve time and gap), "
+                    "then check the study's findings.",
+    )
+    parser.add_argument("scenario", help="built-in name or TOML file")
+    parser.add_argument("--solver", choices=("highs", "gurobi", "auto"), default="highs")
+    parser.add_argument("--variants", default=",".join(PLAN_VARIANTS),
+                        help=f"comma-separated subset of: {', '.join(PLAN_VARIANTS)}")
+    parser.add_argument("--time-limit", type=float, default=120.0, help="seconds per solve (default 120)")
+    parser.add_argument("--gap", type=float, default=1e-4, help="relative MIP gap (default 1e-4)")
+    parser.add_argument("--compare-rich", metavar="SCENARIO",
+                        help="also solve this generation-rich scenario and check the gain findings")
+    parser.add_argument("--out", type=Path, help="write the table(s) as CSV; refuses to overwrite unless --force")
+    parser.add_argument("--force", action="store_true", help="overwrite --out")
+    return parser
+
+
+def run_plan(args: argparse.Namespace) -> int:
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    for variant in variants:
+        if variant not in PLAN_VARIANTS:
+            raise UserError(f"unknown variant {variant!r}; choose from {', '.join(PLAN_VARIANTS)}")
+    from simulator.plan_command import run_offline_study
+
+    return run_offline_study(args, variants)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,85 @@
+"""`aidc plan`: the offline study table (one MILP over the scenario's run per variant).
+
+The parser lives in :mod:`simulator.cli`; this module does the work."""
+
+from __future__ import annotations
+
+import argparse
+
+import pandas as pd
+
+PLAN_ROWS = {
+    "benefit_usd": "total benefit (USD)",
+    "job_reward_usd": "  job rewards",
+    "inference_value_usd": "  inference value",
+    "unserved_penalty_usd": "  - unserved penalty",
+    "import_cost_usd": "  - import cost",
+    "export_revenue_usd": "  export revenue",
+    "fuel_cost_usd": "  - fuel cost",
+    "battery_degradation_usd": "  - battery degradation",
+    "carbon_cost_usd": "  - carbon cost",
+    "budget_penalty_usd": "  - budget penalty",
+    "tail_energy_cost_usd": "  - tail energy",
+    "battery_terminal_value_usd": "  terminal battery value",
+    "emissions_tco2": "emissions (tCO2)",
+    "budget_use_fraction": "budget use (fraction)",
+    "inference_served_mreq": "inference served (M req)",
+    "inference_dropped_mreq": "inference dropped (M req)",
+    "jobs_started": "jobs completed",
+    "energy_import_mwh": "energy imported (MWh)",
+    "energy_export_mwh": "energy exported (MWh)",
+    "curtailment_mwh": "curtailment (MWh)",
+    "solve_s": "solve time (s)",
+    "gap": "MIP gap",
+}
+
+
+def format_plan_table(table: pd.DataFrame) -> str:
+    """KPIs as rows, variants as columns, with readable labels and units."""
+    shown = table[[c for c in PLAN_ROWS if c in table.columns]].T
+    shown.index = [PLAN_ROWS[c] for c in shown.index]
+
+    def cell(value: object, row: str) -> str:
+        if not isinstance(value, int | float):
+            return str(value)
+        if row in ("MIP gap", "budget use (fraction)"):
+            return f"{value:.4f}" if row == "MIP gap" else f"{value:.3f}"
+        if row == "solve time (s)":
+            return f"{value:.2f}"
+        if row == "jobs completed":
+            return f"{int(value)}"
+        return f"{value:,.1f}" if abs(value) < 1000 else f"{value:,.0f}"
+
+    text = shown.apply(lambda column: [cell(v, r) for v, r in zip(column, shown.index, strict=True)])
+    text.index = shown.index
+    return text.to_string()
+
+
+def run_offline_study(args: argparse.Namespace, variants: list[str]) -> int:
+    """Solve, print the table(s) and the findings, optionally write CSV (see `aidc plan --help`)."""
+    from optimizer.offline import offline_table, study_findings
+    from optimizer.solvers import SolveOptions
+    from scenarios import load_scenario
+
+    if args.out is not None and args.out.exists() and not args.force:
+        raise FileExistsError(f"{args.out} exists; pass --force to overwrite it")
+    scenario = load_scenario(args.scenario)
+    rich = load_scenario(args.compare_rich) if args.compare_rich else None
+    options = SolveOptions(solver=args.solver, time_limit_s=args.time_limit, mip_gap=args.gap)
+    table = offline_table(scenario, variants, options)
+    print(f"{scenario.name}: offline study, {scenario.run.days:g} day(s), solver {table['solver'].iloc[0]}")
+    print(format_plan_table(table))
+    rich_table = offline_table(rich, variants, options) if rich is not None else None
+    if rich_table is not None:
+        print(f"\n{rich.name}:")
+        print(format_plan_table(rich_table))
+    if "joint" in table.index:
+        print("\nfindings:")
+        for finding, holds, numbers in study_findings(table, rich_table):
+            print(f"  [{'yes' if holds else 'NO '}] {finding}: {numbers}")
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        output = table if rich_table is None else pd.concat({scenario.name: table, rich.name: rich_table})
+        output.to_csv(args.out)
+        print(f"\nwrote {args.out}")
+    return 0
