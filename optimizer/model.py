@@ -36,7 +36,11 @@ class ModelOptions:
     carbon_budget: bool = True
     fixed_starts: np.ndarray | None = None  # (n, 3) int rows (job, site, step): only these starts, forced
     fixed_served_req_per_s: np.ndarray | None = None  # (K, S, T) routing fixed by a rule
-    exclusivity: Literal["auto", "always"] = "auto"  # "always" = the straightforward formulation
+    exclusivity: Literal["auto", "always"] = "auto"  # "always": every exclusivity/commitment binary kept
+    # "tight": running-sum job formulation and binaries only where they matter; "straightforward":
+    # every start covers its steps directly in each capacity and balance row, and every binary is
+    # kept (the formulation the speed-up is measured against)
+    formulation: Literal["tight", "straightforward"] = "tight"
 
 
 @dataclass
@@ -52,6 +56,11 @@ class ModelIndex:
     generator_sites: np.ndarray
     export_sites: np.ndarray
     generator_on_sites: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    # training load terms: column, site, step and job of each (job running at site s in step t) term
+    train_col: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    train_site: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    train_step: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    train_job: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     dropped_binaries: dict[str, str] = field(default_factory=dict)
     kept_binaries: dict[str, int] = field(default_factory=dict)
 
@@ -94,11 +103,49 @@ def define_job_starts(m: LinearModel, w: WindowInputs, o: ModelOptions, ix: Mode
     return x
 
 
-def _job_cover(w: WindowInputs, ix: ModelIndex) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(start column position, site, step, job) for every step each start covers inside the window."""
-    length = np.minimum(w.jobs.duration_steps[ix.start_job], w.n_steps - ix.start_step)
-    position, step = _expand_ranges(ix.start_step, length)
-    return position, ix.start_site[position], step, ix.start_job[position]
+def define_job_running(m: LinearModel, w: WindowInputs, o: ModelOptions, ix: ModelIndex, x: np.ndarray) -> None:
+    """Where job j runs at site s in step t, as terms of the capacity and balance rows.
+
+    Tight: a running indicator per (j, s, t) inside the job's possible run, defined by the
+    running sum  on[j,s,t] = on[j,s,t-1] + x[j,s,t] - x[j,s,t-d_j]  (on before the first start = 0).
+    It is the same polytope as summing the starts that cover t, but each start appears in two
+    rows instead of d_j rows of every family: about 5x fewer non-zeros on a 15-min grid.
+    Straightforward: the starts themselves, ``cover(j,s,tau -> t) = 1`` for tau <= t < tau + d_j.
+    """
+    T = w.n_steps
+    duration = w.jobs.duration_steps[ix.start_job]
+    if o.formulation == "straightforward":
+        length = np.minimum(duration, T - ix.start_step)
+        position, step = _expand_ranges(ix.start_step, length)
+        ix.train_col, ix.train_site, ix.train_step = x[position], ix.start_site[position], step
+        ix.train_job = ix.start_job[position]
+        return
+    # starts are grouped per (job, site) in increasing step order (see define_job_starts)
+    pair_key = ix.start_job * w.fleet.n_sites + ix.start_site
+    first_of_pair = np.r_[True, pair_key[1:] != pair_key[:-1]] if len(pair_key) else np.zeros(0, bool)
+    pair_first = np.flatnonzero(first_of_pair)
+    pair_count = np.diff(np.r_[pair_first, len(pair_key)])
+    pair_job, pair_site = ix.start_job[pair_first], ix.start_site[pair_first]
+    pair_start = ix.start_step[pair_first]
+    pair_d = w.jobs.duration_steps[pair_job]
+    pair_last = np.minimum(pair_start + pair_count - 1 + pair_d - 1, T - 1)
+    pair_length = pair_last - pair_start + 1
+    pair_of_on, on_step = _expand_ranges(pair_start, pair_length)
+    on = m.add_variables("Job-running", (len(on_step),), 0.0, 1.0)
+    rows = m.add_constraints("Job-running-sum", (len(on_step),), 0.0, 0.0)
+    m.add_coefficients(rows, on, 1.0)
+    continuing = on_step > pair_start[pair_of_on]  # on[t-1] is the previous column of the same pair
+    m.add_coefficients(rows[continuing], on[np.flatnonzero(continuing) - 1], -1.0)
+    # x[t] enters row t; x[t] leaves row t + d
+    start_pair = np.cumsum(first_of_pair) - 1
+    first_on_of_pair = np.r_[0, np.cumsum(pair_length)[:-1]]
+    enter_row = first_on_of_pair[start_pair] + (ix.start_step - pair_start[start_pair])
+    m.add_coefficients(rows[enter_row], x, -1.0)
+    leave_offset = ix.start_step + duration - pair_start[start_pair]
+    leaves = leave_offset < pair_length[start_pair]
+    m.add_coefficients(rows[first_on_of_pair[start_pair][leaves] + leave_offset[leaves]], x[leaves], 1.0)
+    ix.train_col, ix.train_site, ix.train_step = on, pair_site[pair_of_on], on_step
+    ix.train_job = pair_job[pair_of_on]
 
 
 def define_routes(m: LinearModel, w: WindowInputs, o: ModelOptions, ix: ModelIndex) -> np.ndarray:
@@ -134,18 +181,17 @@ def define_gpu_capacity(m: LinearModel, w: WindowInputs, ix: ModelIndex, x: np.n
     running_gpus, _ = w.running.load(fleet.n_sites, w.n_steps)
     rows = m.add_constraints("Site-gpus", (fleet.n_sites, w.n_steps), upper=fleet.gpus[:, None] - running_gpus)
     m.add_coefficients(rows[ix.route_site, :], y, 1.0 / fleet.throughput_req_per_s_per_gpu[ix.route_site][:, None])
-    position, site, step, job = _job_cover(w, ix)
-    m.add_coefficients(rows[site, step], x[position], w.jobs.gpus[job])
+    m.add_coefficients(rows[ix.train_site, ix.train_step], ix.train_col, w.jobs.gpus[ix.train_job])
 
 
 def _it_load_terms(w: WindowInputs, ix: ModelIndex, x: np.ndarray, y: np.ndarray) -> list[tuple]:
     """Facility-power coefficients of the variable IT load: PUE[s,t] * (e_k y + P_j cover x)."""
     fleet = w.fleet
     energy = fleet.class_energy_mw_per_req_s[ix.route_class][:, None]
-    position, site, step, job = _job_cover(w, ix)
+    site, step = ix.train_site, ix.train_step
     return [
         ((ix.route_site[:, None], np.arange(w.n_steps)[None, :]), y, w.pue[ix.route_site, :] * energy),
-        ((site, step), x[position], w.pue[site, step] * w.jobs.power_mw[job]),
+        ((site, step), ix.train_col, w.pue[site, step] * w.jobs.power_mw[ix.train_job]),
     ]
 
 
@@ -177,7 +223,7 @@ def exclusivity_needs(w: WindowInputs, o: ModelOptions) -> tuple[np.ndarray, np.
     """
     fleet = w.fleet
     S, T = fleet.n_sites, w.n_steps
-    if o.exclusivity == "always":
+    if o.exclusivity == "always" or o.formulation == "straightforward":
         return np.ones((S, T), bool), np.ones((S, T), bool), {}
     grid = (w.export_price_usd_per_mwh > w.import_price_usd_per_mwh) & (
         (fleet.import_limit_mw > 0) & (fleet.export_limit_mw > 0)
@@ -284,7 +330,7 @@ def define_energy_assets(
                                          + carbon_price * fleet.generator_emission_t_per_mwh[generator_sites])
                                         * dt)[:, None])
     needs_on = (pmin > 0) | (fleet.generator_no_load_usd_per_h[generator_sites] > 0)
-    if o.exclusivity == "always":
+    if o.exclusivity == "always" or o.formulation == "straightforward":
         needs_on[:] = True
     on_sites = np.flatnonzero(needs_on)
     ix.generator_on_sites = generator_sites[on_sites]
@@ -345,6 +391,7 @@ def build_model(w: WindowInputs, options: ModelOptions | None = None) -> tuple[C
     empty = np.zeros(0, np.int64)
     ix = ModelIndex(empty, empty, empty, empty, empty, empty, empty, empty)
     x = define_job_starts(m, w, o, ix)
+    define_job_running(m, w, o, ix, x)
     y = define_routes(m, w, o, ix)
     define_gpu_capacity(m, w, ix, x, y)
     define_power_capacity(m, w, ix, x, y)

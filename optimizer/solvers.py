@@ -36,6 +36,9 @@ class SolveOptions:
     # hard wall-clock deadline (s) enforced by an interrupt callback: HiGHS can overrun its own
     # time_limit inside root cut loops; None = only the solver's time limit
     deadline_s: float | None = None
+    # "auto": LP relax-and-fix first (see optimizer.heuristic) when HiGHS meets free job-start
+    # binaries, the plain MIP otherwise; "mip": always the plain MIP
+    method: Literal["auto", "mip", "relax-and-fix"] = "auto"
 
 
 @dataclass

@@ -25,9 +25,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from optimizer.accounting import account
+from optimizer.heuristic import solve_window
 from optimizer.model import ModelOptions, build_model
 from optimizer.plan import Plan, read_plan
-from optimizer.solvers import SolveOptions, SolveResult, solve
+from optimizer.solvers import SolveOptions, SolveResult
 from optimizer.window import WindowInputs
 
 VARIANTS: dict[str, str] = {
@@ -56,7 +57,7 @@ def _solve_plan(
     w: WindowInputs, options: ModelOptions, solve_options: SolveOptions, what: str
 ) -> tuple[Plan, SolveResult]:
     model, index = build_model(w, options)
-    result = solve(model, solve_options)
+    result = solve_window(model, index, solve_options)
     result.dropped_binaries = dict(index.dropped_binaries)
     if not result.has_solution:
         raise InfeasibleWindow(
