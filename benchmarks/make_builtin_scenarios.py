@@ -56,7 +56,9 @@ GPU_POWER_KW = 1.1  # IT power of a busy GPU incl. its share of host, network an
 IDLE_MW_PER_1K_GPUS = 0.25  # IT power of an idle GPU fleet: hosts, network, storage
 THROUGHPUT_REQ_PER_S_PER_GPU = 2.0
 PEAK_DEMAND_FRACTION = 0.6  # peak total inference demand / fleet serving capacity
-BUDGET_FRACTION = 0.875  # carbon budget / business-as-usual emissions (mildly binding)
+# Carbon budget / business-as-usual estimate. Calibrated on fleet-10: its offline joint optimum
+# without a budget emits about 0.84 x the estimate (420 of 506 t), so 0.8 binds by about 5 %.
+BUDGET_FRACTION = 0.8
 CARBON_PRICE_USD_PER_TCO2 = 30.0
 GPU_CHOICES = [256, 512, 1024, 2048, 4096]
 GPU_WEIGHTS = [0.35, 0.3, 0.2, 0.1, 0.05]  # most jobs are fine-tunes and evaluations
