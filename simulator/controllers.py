@@ -1,0 +1,90 @@
+"""Controllers by name: ``make_controller("mpc", scenario, forecast="noisy:sigma_24h=0.2", seed=3)``."""
+
+from __future__ import annotations
+
+from forecasts import make_forecaster
+from optimizer.control import Controller, GreedyController, LocalController, Observation
+from optimizer.mpc import MPCController
+from optimizer.solvers import SolveOptions
+from optimizer.window import WindowInputs
+from scenarios.schema import Scenario
+
+#: controller name -> what it does
+CONTROLLERS: dict[str, str] = {
+    "mpc": "rolling-horizon joint MILP (compute and energy together)",
+    "mpc-compute-only": "rolling-horizon MILP of the workload at grid prices; passive energy side",
+    "mpc-energy-only": "naive workload; rolling-horizon MILP of the energy dispatch",
+    "greedy": "jobs at the cheapest site now, inference cheapest first, battery on price quantiles",
+    "local": "jobs at release at the first eligible site, inference at the nearest site, grid only",
+}
+MPC_VARIANTS = {"mpc": "joint", "mpc-compute-only": "compute-only", "mpc-energy-only": "energy-only"}
+
+
+class FiniteRunMPC(MPCController):
+    """The MPC with a horizon that shrinks to the run's end in its last horizon.
+
+    A run is valued up to its end (jobs running then are charged their remaining energy at the
+    tail price, the battery's energy at its terminal value): exactly the objective of one
+    window that ends with the run, which is what the perfect-information bound solves. A
+    horizon reaching past the end would let the MPC defer jobs beyond the run, where the run's
+    accounting cannot see them; shrinking it makes the MPC optimise what is measured.
+    """
+
+    def __init__(self, *args: object, shrink_at_run_end: bool = True, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.shrink_at_run_end = shrink_at_run_end
+
+    def window(self, observation: Observation) -> WindowInputs:
+        full = self.horizon_hours
+        interval = observation.interval_h
+        left_h = round((observation.run_hours - observation.elapsed_h) / interval) * interval
+        if not self.shrink_at_run_end or left_h >= self._horizon_hours():
+            return super().window(observation)
+        self.horizon_hours = max(left_h, interval)
+        try:
+            return super().window(observation)
+        finally:
+            self.horizon_hours = full
+
+    def config(self) -> dict[str, object]:
+        return {**super().config(), "shrink_at_run_end": self.shrink_at_run_end}
+
+
+def make_controller(
+    name: str,
+    scenario: Scenario | None = None,
+    forecast: str = "perfect",
+    solver: str = "highs",
+    time_limit_s: float = 20.0,
+    seed: int = 0,
+    mip_gap: float = 1e-3,
+    horizon_hours: float | None = None,
+    shrink_at_run_end: bool = True,
+) -> Controller:
+    """A controller by name (see :data:`CONTROLLERS`).
+
+    MPC controllers forecast with ``make_forecaster(forecast, seed)`` (pass the run's seed so
+    forecast errors are common random numbers across controllers) and solve with ``solver``
+    within ``time_limit_s`` (a hard deadline of 1.5 x that interrupts HiGHS). ``horizon_hours``
+    defaults to the scenario's; with ``shrink_at_run_end`` it stops at the run's end
+    (:class:`FiniteRunMPC`). ``scenario`` is only checked for consistency of the horizon.
+    Heuristics ignore the forecast and solver arguments.
+    """
+    if name not in CONTROLLERS:
+        raise ValueError(f"unknown controller {name!r}; valid names: {', '.join(CONTROLLERS)}")
+    if name == "greedy":
+        return GreedyController()
+    if name == "local":
+        return LocalController()
+    if solver not in ("highs", "gurobi", "auto"):
+        raise ValueError(f"unknown solver {solver!r}; valid solvers: highs, gurobi, auto")
+    if time_limit_s <= 0:
+        raise ValueError(f"time_limit_s must be positive, got {time_limit_s:g}")
+    if scenario is not None and horizon_hours is not None:
+        steps = horizon_hours * 60.0 / scenario.run.control_interval_minutes
+        if steps < 1 or abs(steps - round(steps)) > 1e-9:
+            raise ValueError(f"horizon_hours ({horizon_hours:g}) must be a positive multiple of the control interval")
+    options = SolveOptions(solver=solver, time_limit_s=time_limit_s, mip_gap=mip_gap,  # type: ignore[arg-type]
+                           deadline_s=1.5 * time_limit_s)
+    return FiniteRunMPC(make_forecaster(forecast, seed), variant=MPC_VARIANTS[name], horizon_hours=horizon_hours,
+                        solve_options=options, shrink_at_run_end=shrink_at_run_end)

@@ -1,0 +1,132 @@
+"""The result of a run: tidy frames, KPIs and a manifest; saved as Parquet + JSON, loaded back.
+
+A result folder holds ``manifest.json``, ``kpis.json`` and one Parquet file per frame:
+
+* ``ticks`` -- one row per (tick, site): loads, supply, storage, grid, GPUs, inference served and
+  dropped (requests routed to the site that found no room anywhere, plus the unassigned share of
+  a class at its nearest site), prices, carbon intensity and the tick's emissions;
+* ``routing`` -- one row per (tick, class, latency-feasible site): the routing share set by the
+  controller, the requests/s served there (after spill and shedding) and dropped;
+* ``jobs`` -- one row per submitted training job with its placement and status
+  (``completed``, ``running`` at the end, ``dropped`` when its deadline became unreachable while
+  queued, ``late``, ``never-started``);
+* ``solver_log`` -- one row per control step (status, objective, gap, times, model size, fallback);
+* ``events`` -- job submissions, starts, refusals, completions, drops, SOC limits and
+  real-time generator starts at their exact times.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+FRAMES = ("ticks", "routing", "jobs", "solver_log", "events")
+
+
+@dataclass
+class RunResult:
+    """A closed-loop run (see the module docstring for the frames)."""
+
+    ticks: pd.DataFrame
+    routing: pd.DataFrame
+    jobs: pd.DataFrame
+    solver_log: pd.DataFrame
+    events: pd.DataFrame
+    kpis: dict[str, object]
+    manifest: dict[str, object]
+    plans: list = field(default_factory=list, repr=False)  # (hours, Plan) per control step; not saved
+
+    def save(self, folder: str | Path, force: bool = False) -> Path:
+        """Write the result folder atomically (a temporary folder next to it, then a rename).
+
+        An existing folder is refused unless ``force``.
+        """
+        folder = Path(folder)
+        if folder.exists() and not force:
+            raise FileExistsError(f"{folder}: result folder exists; pass force=True (--force) to replace it")
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        temporary = folder.parent / f".{folder.name}.tmp-{uuid.uuid4().hex[:8]}"
+        temporary.mkdir()
+        try:
+            for name in FRAMES:
+                getattr(self, name).to_parquet(temporary / f"{name}.parquet", index=False)
+            (temporary / "kpis.json").write_text(_dump(self.kpis), encoding="utf-8")
+            (temporary / "manifest.json").write_text(_dump(self.manifest), encoding="utf-8")
+            if folder.exists():
+                old = folder.parent / f".{folder.name}.old-{uuid.uuid4().hex[:8]}"
+                os.replace(folder, old)
+                os.replace(temporary, folder)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(temporary, folder)
+        except BaseException:
+            shutil.rmtree(temporary, ignore_errors=True)
+            raise
+        return folder
+
+    @staticmethod
+    def load(folder: str | Path) -> RunResult:
+        """Read a folder written by :meth:`save`."""
+        folder = Path(folder)
+        if not (folder / "manifest.json").is_file():
+            raise FileNotFoundError(f"{folder}: not a result folder (no manifest.json)")
+        frames = {name: pd.read_parquet(folder / f"{name}.parquet") for name in FRAMES}
+        kpis = json.loads((folder / "kpis.json").read_text(encoding="utf-8"))
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        return RunResult(**frames, kpis=kpis, manifest=manifest)
+
+    def kpi_table(self, keys: tuple[str, ...] | None = None) -> pd.Series:
+        """The KPIs as a labelled Series (all, or ``keys`` in that order)."""
+        keys = tuple(self.kpis) if keys is None else keys
+        values = {key: self.kpis.get(key, float("nan")) for key in keys}
+        return pd.Series(values, name=self.manifest.get("controller_name"))
+
+    def __repr__(self) -> str:
+        m = self.manifest
+        return (f"<RunResult {m.get('scenario')} controller={m.get('controller_name')} seed={m.get('seed')} "
+                f"days={m.get('days')} benefit={self.kpis.get('benefit_usd', float('nan')):,.0f} USD>")
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist())
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return value  # json writes NaN / Infinity and reads them back
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+def _dump(data: dict[str, object]) -> str:
+    return json.dumps(_plain(data), indent=2, sort_keys=False)
+
+
+def same_kpis(a: dict[str, object], b: dict[str, object]) -> bool:
+    """KPI dicts equal, NaN equal to NaN."""
+    if a.keys() != b.keys():
+        return False
+    for key in a:
+        x, y = a[key], b[key]
+        if isinstance(x, float) and isinstance(y, float) and math.isnan(x) and math.isnan(y):
+            continue
+        if x != y:
+            return False
+    return True

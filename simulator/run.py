@@ -1,0 +1,236 @@
+"""``simulate``: one closed-loop run of a scenario under a controller, as a :class:`RunResult`."""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import time
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+
+import numpy as np
+import pandas as pd
+
+from forecasts import Forecaster
+from optimizer.control import Controller
+from optimizer.solvers import SolveOptions
+from scenarios.arrays import SIGNALS, Fleet, build_fleet
+from scenarios.io import dump_scenario
+from scenarios.schema import Scenario
+from simulator._engine import TICK_COLUMNS, ClosedLoop, RawRun
+from simulator.accounting import AccountingConstants, realised_kpis
+from simulator.processes import NoiseParameters, Submission, realise_signals, submit_jobs
+from simulator.results import RunResult
+
+
+def with_days(scenario: Scenario, days: float | None) -> Scenario:
+    """The scenario with its run length replaced (validated: whole control intervals)."""
+    if days is None or days == scenario.run.days:
+        return scenario
+    data = scenario.model_dump(mode="python")
+    data["run"]["days"] = days
+    try:
+        return Scenario.model_validate(data)
+    except ValueError as error:
+        raise ValueError(f"days={days:g} does not fit the scenario: {error}") from None
+
+
+def _horizon_hours(controller: Controller, scenario: Scenario) -> float:
+    horizon = getattr(controller, "horizon_hours", None)
+    return float(horizon) if horizon is not None else scenario.run.horizon_hours
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for package in ("aidc", "numpy", "pandas", "highspy", "simpy", "scipy", "pyarrow"):
+        try:
+            out[package] = version(package)
+        except PackageNotFoundError:
+            out[package] = "not installed"
+    return out
+
+
+def simulate(
+    scenario: Scenario,
+    controller: Controller,
+    *,
+    days: float | None = None,
+    seed: int | None = None,
+    forecaster: Forecaster | None = None,
+    progress: bool = False,
+    bound: bool = False,
+    noise: NoiseParameters | None = None,
+    bound_options: SolveOptions | None = None,
+) -> RunResult:
+    """Run ``controller`` on ``scenario`` in the closed loop and return the recorded result.
+
+    ``days`` overrides the scenario's run length and ``seed`` its seed (the seed of every
+    exogenous stream: same seed, same traffic, weather, prices and jobs for every controller).
+    ``forecaster`` replaces the controller's forecaster (MPC controllers); an oracle forecaster
+    (``perfect``, ``noisy``) is bound to the realised truth at the control interval, covering
+    the run plus one horizon. ``bound=True`` also solves the perfect-information bound
+    (:mod:`simulator.bound`) and reports ``regret_usd``. ``progress`` shows a bar over control steps.
+    """
+    wall_start = datetime.now(UTC)
+    began = time.perf_counter()
+    scenario = with_days(scenario, days)
+    seed = scenario.run.seed if seed is None else int(seed)
+    noise = NoiseParameters() if noise is None else noise
+    fleet = build_fleet(scenario)
+    run = scenario.run
+    run_hours = run.days * 24.0
+    interval_h = run.control_interval_minutes / 60.0
+    horizon_h = _horizon_hours(controller, scenario)
+    realised = realise_signals(scenario, seed, run_hours, max(horizon_h, interval_h), noise)
+    submissions = submit_jobs(scenario, fleet, seed, run_hours)
+    control_signals = realised.at_step(interval_h)
+    if forecaster is not None:
+        if not hasattr(controller, "forecaster"):
+            raise ValueError(f"controller {controller.name!r} does not use a forecaster")
+        controller.forecaster = forecaster  # type: ignore[attr-defined]
+    used_forecaster: Forecaster | None = getattr(controller, "forecaster", None)
+    if used_forecaster is not None and used_forecaster.is_oracle:
+        for signal in SIGNALS:
+            used_forecaster.bind_truth(signal, control_signals[signal])  # type: ignore[attr-defined]
+    controller.reset(scenario, fleet)
+    n_control = int(round(run_hours / interval_h))
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=n_control, desc=f"{controller.name} {scenario.name}", unit="step", leave=False)
+    loop = ClosedLoop(scenario, fleet, controller, realised, submissions, run_hours,
+                      on_control_step=bar.update if bar is not None else None)
+    loop_began = time.perf_counter()
+    try:
+        raw = loop.run()
+    finally:
+        if bar is not None:
+            bar.close()
+    loop_s = time.perf_counter() - loop_began
+
+    run_signals = {name: frame.loc[(frame.index >= pd.Timestamp(run.start))].iloc[:n_control]
+                   for name, frame in control_signals.items()}
+    constants = AccountingConstants.build(scenario, fleet, run_signals, run_hours)
+    frames = build_frames(raw, loop, fleet, submissions)
+    kpis: dict[str, object] = realised_kpis(frames["ticks"], frames["routing"], frames["jobs"], frames["solver_log"],
+                                            constants)
+    kpis["loop_wall_s"] = loop_s
+    kpis["control_wall_s"] = loop.control_s
+    kpis["tick_us"] = 1e6 * (loop_s - loop.control_s) / max(loop.n_ticks, 1)  # plant ticks and arrivals only
+    if bound:
+        from simulator.bound import perfect_information_bound
+
+        result = perfect_information_bound(scenario, fleet, run_signals, submissions, bound_options)
+        kpis.update(result.summary())
+        kpis["regret_usd"] = result.benefit_usd - float(kpis["benefit_usd"])
+    scenario_text = dump_scenario(scenario)
+    forecaster_spec = used_forecaster.spec if used_forecaster is not None else None
+    manifest = {
+        "scenario": scenario.name,
+        "scenario_sha256": hashlib.sha256(scenario_text.encode("utf-8")).hexdigest(),
+        "seed": seed,
+        "days": run.days,
+        "start": pd.Timestamp(run.start).isoformat(),
+        "plant_tick_minutes": run.plant_tick_minutes,
+        "control_interval_minutes": run.control_interval_minutes,
+        "horizon_hours": horizon_h,
+        "controller_name": controller.name,
+        "controller": controller.config(),
+        "forecaster": forecaster_spec,
+        "forecaster_config": used_forecaster.config() if used_forecaster is not None else None,
+        "solver": controller.config().get("solver"),
+        "noise": noise.config(),
+        "realisation_note": realised.nominal_note,
+        "history_hours": realised.run_offset * realised.tick_hours,
+        "bound": bool(bound),
+        "accounting": constants.to_dict(),
+        "versions": _versions(),
+        "wall_start": wall_start.isoformat(),
+        "wall_end": datetime.now(UTC).isoformat(),
+        "wall_s": time.perf_counter() - began,
+    }
+    return RunResult(**frames, kpis=kpis, manifest=manifest, plans=raw.plans)
+
+
+def build_frames(raw: RawRun, loop: ClosedLoop, fleet: Fleet, submissions: list[Submission]) -> dict[str, pd.DataFrame]:
+    """Tidy frames from the loop's arrays (see :mod:`simulator.results`)."""
+    n, S, K = loop.n_ticks, fleet.n_sites, fleet.n_classes
+    dt = loop.tick_h
+    times = pd.date_range(loop.run_start, periods=n, freq=pd.Timedelta(hours=dt))
+    site_names = np.array(fleet.site_names, dtype=object)
+    r = raw.ticks
+    renewable = loop.renewable_mw
+    served_site = raw.served_req_per_s.sum(axis=1)
+    dropped_site = raw.dropped_req_per_s.sum(axis=1)
+    emissions = (loop.carbon * r["import_mw"] + fleet.generator_emission_t_per_mwh * r["generator_mw"]) * dt
+    columns = {
+        "it_load_mw": r["it_load_mw"], "facility_load_mw": r["facility_load_mw"], "pue": loop.pue,
+        "renewable_available_mw": renewable, "renewable_used_mw": r["renewable_used_mw"],
+        "curtailed_mw": np.maximum(renewable - r["renewable_used_mw"], 0.0),
+        "import_mw": r["import_mw"], "export_mw": r["export_mw"], "charge_mw": r["charge_mw"],
+        "discharge_mw": r["discharge_mw"], "soc_mwh": r["soc_mwh"], "generator_mw": r["generator_mw"],
+        "generator_on": r["generator_on_h"] > 0, "generator_on_h": r["generator_on_h"],
+        "gpus_training": r["gpus_training"], "gpus_inference": served_site / fleet.throughput_req_per_s_per_gpu,
+        "served_req_per_s": served_site, "dropped_req_per_s": dropped_site, "unmet_load_mw": r["unmet_load_mw"],
+        "import_price_usd_per_mwh": loop.import_price, "export_price_usd_per_mwh": loop.export_price,
+        "carbon_t_per_mwh": loop.carbon, "emissions_t": emissions,
+    }
+    assert set(TICK_COLUMNS) <= set(columns) | {"generator_on_h"}
+    ticks = pd.DataFrame({"time": np.repeat(times, S), "site": np.tile(site_names, n).astype(str)})
+    for name, values in columns.items():
+        ticks[name] = np.asarray(values).reshape(n * S)
+
+    k, s = np.nonzero(fleet.route_feasible) if K else (np.zeros(0, np.int64), np.zeros(0, np.int64))
+    step = np.arange(n) // loop.ticks_per_control
+    routing = pd.DataFrame({
+        "time": np.repeat(times, len(k)),
+        "class": np.tile(np.array(fleet.class_names, dtype=object)[k], n).astype(str),
+        "site": np.tile(site_names[s], n).astype(str),
+        "share": raw.shares[step][:, k, s].reshape(-1),
+        "served_req_per_s": raw.served_req_per_s[:, k, s].reshape(-1),
+        "dropped_req_per_s": raw.dropped_req_per_s[:, k, s].reshape(-1),
+    })
+
+    start = loop.run_start
+    records = raw.jobs
+
+    def stamp(hours: float) -> pd.Timestamp:
+        return start + pd.Timedelta(hours=hours) if np.isfinite(hours) else pd.NaT
+
+    jobs = pd.DataFrame({
+        "job": [j.job.name for j in records],
+        "submitted_h": [j.submitted_h for j in records],
+        "release_h": [j.job.release_h for j in records],
+        "deadline_h": [j.job.deadline_h for j in records],
+        "duration_h": [j.job.duration_h for j in records],
+        "gpus": np.array([j.job.gpus for j in records], dtype=np.int64),
+        "power_mw": [j.job.power_mw for j in records],
+        "value_usd": [j.job.value_usd for j in records],
+        "eligible_sites": [",".join(j.job.sites) if j.job.sites is not None else "" for j in records],
+        "site": [fleet.site_names[j.site] if j.site >= 0 else "" for j in records],
+        "start_h": [j.start_h for j in records],
+        "end_h": [j.end_h for j in records],
+        "start_time": pd.to_datetime([stamp(j.start_h) for j in records], utc=True),
+        "end_time": pd.to_datetime([stamp(j.end_h) for j in records], utc=True),
+        "status": [j.status for j in records],
+    }, columns=["job", "submitted_h", "release_h", "deadline_h", "duration_h", "gpus", "power_mw", "value_usd",
+                "eligible_sites", "site", "start_h", "end_h", "start_time", "end_time", "status"])
+    for column in ("submitted_h", "release_h", "deadline_h", "duration_h", "power_mw", "value_usd", "start_h", "end_h"):
+        jobs[column] = jobs[column].astype(float)
+    for column in ("job", "eligible_sites", "site", "status"):
+        jobs[column] = jobs[column].astype(str)
+
+    solver_log = pd.DataFrame(raw.solver_log, columns=[
+        "time", "controller", "status", "objective_benefit_usd", "gap", "wall_s", "build_s", "decide_s", "rows",
+        "cols", "binaries", "fallback", "starts_requested", "starts_applied", "queued_jobs",
+    ])
+    events = pd.DataFrame({
+        "time": pd.to_datetime([start + pd.Timedelta(hours=e[0]) for e in raw.events], utc=True),
+        "site": [e[1] for e in raw.events], "kind": [e[2] for e in raw.events], "detail": [e[3] for e in raw.events],
+    })
+    for frame, text in ((solver_log, ("controller", "status", "fallback")), (events, ("site", "kind", "detail"))):
+        for column in text:
+            frame[column] = frame[column].astype(str)
+    solver_log["time"] = pd.to_datetime(solver_log["time"], utc=True)
+    return {"ticks": ticks, "routing": routing, "jobs": jobs, "solver_log": solver_log, "events": events}
