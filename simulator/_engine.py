@@ -141,6 +141,9 @@ class ClosedLoop:
 
 
         self.env = simpy.Environment()
+        # the tick that starts a control interval waits for that interval's set-points (robust to
+        # float rounding of event times)
+        self._decided = [self.env.event() for _ in range(self.n_control)]
         self.env.process(self._submission_process())
         self.env.process(self._controller_process())
         self.env.process(self._tick_process())
@@ -206,6 +209,7 @@ class ClosedLoop:
             starts = self._apply(setpoints, now, step)
             self._log_step(now, setpoints, decide_s, starts)
             self.control_s += time.perf_counter() - step_began
+            self._decided[step].succeed()
             if self.on_control_step is not None:
                 self.on_control_step()
             if step + 1 < self.n_control:
@@ -300,7 +304,11 @@ class ClosedLoop:
         dc, battery, generator = self.datacenter, self.battery, self.generator
         import_limit = self.grid.import_limit_mw
         max_phases = 2 * self.fleet.n_sites + 2 * max(len(self.submissions), 1) + 4
+        per_control = self.ticks_per_control
+        has_generators = bool(generator.present.any())
         for i in range(self.n_ticks):
+            if i % per_control == 0 and not self._decided[i // per_control].triggered:
+                yield self._decided[i // per_control]
             tick_start = i * dt
             pue = self.pue[i]
             served, dropped, inference_it = dc.route(self.demand[i], self.it_capacity[i] - dc.base_it_mw)
@@ -320,16 +328,18 @@ class ClosedLoop:
                 flows = close_balance(pue * it_load, sheddable, renewable, charge_cmd, discharge_cmd, generator_cmd,
                                       battery, remaining, generator, import_limit, export_cap)
                 length = battery.advance(flows.charge, flows.discharge, min(remaining, dc.next_completion_h - now))
-                if flows.started is not None and flows.started.any():
-                    for site in np.flatnonzero(flows.started):
-                        self._event(now, int(site), "generator_started", "real-time rule")
-                generator.on = flows.generator > EPS
+                if has_generators:
+                    on = flows.generator > EPS
+                    for site in np.flatnonzero(on & ~generator.on):
+                        rule = flows.started is not None and flows.started[site]
+                        self._event(now, int(site), "generator_started", "real-time rule" if rule else "set-point")
+                    generator.on = on
                 phases.append((length, flows, it_load, dc.training_gpus))
                 elapsed += length
                 last = elapsed >= dt - EPS or len(phases) >= max_phases
                 if last:  # record before yielding: the controller at the tick's end sees it
                     self._record(i, phases, pue, served, dropped, inference_it)
-                yield _At(env, tick_start + elapsed - env.now, PRIORITY_TICK)
+                yield _At(env, ((i + 1) * dt if last else tick_start + elapsed) - env.now, PRIORITY_TICK)
                 if last:
                     break
                 # a battery that reached an SOC bound stops following its set-point for the rest of the tick

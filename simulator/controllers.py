@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+
 from forecasts import make_forecaster
 from optimizer.control import Controller, GreedyController, LocalController, Observation
 from optimizer.mpc import MPCController
 from optimizer.solvers import SolveOptions
-from optimizer.window import WindowInputs
-from scenarios.schema import Scenario
+from optimizer.window import JobBatch, WindowInputs, job_batch
+from scenarios.arrays import Fleet
+from scenarios.schema import Scenario, TrainingJob
 
 #: controller name -> what it does
 CONTROLLERS: dict[str, str] = {
@@ -18,6 +24,24 @@ CONTROLLERS: dict[str, str] = {
     "local": "jobs at release at the first eligible site, inference at the nearest site, grid only",
 }
 MPC_VARIANTS = {"mpc": "joint", "mpc-compute-only": "compute-only", "mpc-energy-only": "energy-only"}
+
+
+def exact_job_batch(jobs: Sequence[TrainingJob], fleet: Fleet, window_start_h: float, step_hours: float) -> JobBatch:
+    """:func:`optimizer.window.job_batch` with the latest start computed from the real duration.
+
+    ``job_batch`` rounds the deadline down and the duration up *separately*, so the latest start
+    ``deadline_step - duration_steps`` can fall up to two steps before the true latest start
+    ``deadline - duration``: a job that the plant can still finish in time looks infeasible to
+    the model. Here ``deadline_step = floor((deadline - duration - t0) / dt) + duration_steps``:
+    every start the model allows finishes by the true deadline (the real duration is at most
+    ``duration_steps`` steps), and every step start the plant could make is allowed.
+    """
+    batch = job_batch(jobs, fleet, window_start_h, step_hours)
+    if not batch.n_jobs:
+        return batch
+    latest = np.array([j.deadline_h - j.duration_h for j in jobs]) - window_start_h
+    latest_step = np.floor(latest / step_hours + 1e-9).astype(np.int64)
+    return replace(batch, deadline_step=latest_step + batch.duration_steps)
 
 
 class FiniteRunMPC(MPCController):
@@ -38,13 +62,15 @@ class FiniteRunMPC(MPCController):
         full = self.horizon_hours
         interval = observation.interval_h
         left_h = round((observation.run_hours - observation.elapsed_h) / interval) * interval
-        if not self.shrink_at_run_end or left_h >= self._horizon_hours():
-            return super().window(observation)
-        self.horizon_hours = max(left_h, interval)
+        if self.shrink_at_run_end and left_h < self._horizon_hours():
+            self.horizon_hours = max(left_h, interval)
         try:
-            return super().window(observation)
+            w = super().window(observation)
         finally:
             self.horizon_hours = full
+        if observation.queued:
+            w = w.with_changes(jobs=exact_job_batch(observation.queued, self.fleet, observation.elapsed_h, interval))
+        return w
 
     def config(self) -> dict[str, object]:
         return {**super().config(), "shrink_at_run_end": self.shrink_at_run_end}

@@ -379,7 +379,7 @@ def close_balance(
             short &= generator_allowed
         if short.any():
             target = np.where(short, np.clip(g + residual, generator.min_mw, generator.max_mw), g)
-            started = short & (g <= EPS)
+            started = short & (g <= EPS) & ~generator.on
             residual = residual - (target - g)
             g = target
             # a generator started at its minimum may overshoot: give back imports, then renewables

@@ -1,0 +1,170 @@
+"""Whole runs: determinism, common random numbers, fallbacks, the bound, results on disk, the API."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_simulator import assert_invariants, small_scenario
+
+import optimizer.mpc
+from forecasts import ForecastError, make_forecaster
+from optimizer.control import GreedyController
+from optimizer.solvers import SolverUnavailable
+from scenarios import dump_scenario
+from simulator import CONTROLLERS, RunResult, make_controller, simulate
+from simulator.results import FRAMES, same_kpis
+
+TIMING_COLUMNS = ["wall_s", "build_s", "decide_s", "objective_benefit_usd", "gap"]
+
+
+@pytest.fixture(scope="module")
+def scenario():
+    return small_scenario(2, 2, 3, 12, population=True, variant=11)
+
+
+@pytest.fixture(scope="module")
+def mpc_result(scenario):
+    return simulate(scenario, make_controller("mpc", scenario, seed=4), seed=4, bound=True)
+
+
+def test_same_seed_gives_identical_frames(scenario):
+    first = simulate(scenario, make_controller("greedy", scenario), seed=9)
+    second = simulate(scenario, make_controller("greedy", scenario), seed=9)
+    for name in ("ticks", "routing", "jobs", "events"):
+        pd.testing.assert_frame_equal(getattr(first, name), getattr(second, name))
+    pd.testing.assert_frame_equal(first.solver_log.drop(columns=TIMING_COLUMNS),
+                                  second.solver_log.drop(columns=TIMING_COLUMNS))
+    other = simulate(scenario, make_controller("greedy", scenario), seed=10)
+    assert not np.allclose(first.ticks["renewable_available_mw"], other.ticks["renewable_available_mw"])
+
+
+def exogenous(result: RunResult) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    demand = result.routing.groupby(["time", "class"])[["served_req_per_s", "dropped_req_per_s"]].sum().sum(axis=1)
+    weather = result.ticks[["time", "site", "renewable_available_mw", "import_price_usd_per_mwh",
+                            "carbon_t_per_mwh", "pue"]]
+    submissions = result.jobs[["job", "submitted_h", "release_h", "deadline_h", "duration_h", "gpus", "power_mw",
+                               "value_usd", "eligible_sites"]].sort_values("job", ignore_index=True)
+    return demand.to_frame("demand"), weather, submissions
+
+
+def test_controllers_on_one_seed_see_common_random_numbers(scenario, mpc_result):
+    greedy = simulate(scenario, make_controller("greedy", scenario), seed=4)
+    local = simulate(scenario, make_controller("local", scenario), seed=4)
+    for a, b in ((greedy, local), (greedy, mpc_result)):
+        for frame_a, frame_b in zip(exogenous(a), exogenous(b), strict=True):
+            pd.testing.assert_frame_equal(frame_a, frame_b, rtol=1e-9)
+    assert not np.allclose(greedy.ticks["import_mw"], mpc_result.ticks["import_mw"])  # the decisions differ
+
+
+def test_mpc_with_perfect_forecasts_is_close_to_the_perfect_information_bound(scenario, mpc_result):
+    assert_invariants(scenario, mpc_result)
+    kpis = mpc_result.kpis
+    assert kpis["bound_status"] == "optimal"
+    assert kpis["fallbacks"] == 0
+    # the bound lives on the control grid (hourly means), so it is an approximation: within 5 %
+    assert abs(kpis["regret_usd"]) <= 0.05 * abs(kpis["bound_benefit_usd"])
+    heuristic = simulate(scenario, make_controller("local", scenario), seed=4)
+    assert kpis["benefit_usd"] > heuristic.kpis["benefit_usd"]
+
+
+def test_a_failing_solver_falls_back_and_the_run_completes(scenario, monkeypatch):
+    calls = {"n": 0}
+    solve = optimizer.mpc.run_variant
+
+    def flaky(window, variant, options):
+        calls["n"] += 1
+        if calls["n"] % 2 == 0:
+            raise SolverUnavailable("injected: licence refused")
+        return solve(window, variant, options)
+
+    monkeypatch.setattr(optimizer.mpc, "run_variant", flaky)
+    result = simulate(scenario, make_controller("mpc", scenario, seed=1), seed=1)
+    log = result.solver_log
+    assert len(log) == 12 and result.kpis["fallbacks"] == 6
+    failed = log[log["fallback"] != ""]
+    assert failed["fallback"].str.contains("injected").all()
+    assert failed["fallback"].str.startswith("previous plan shifted").all()
+    assert_invariants(scenario, result)
+
+
+def test_a_controller_error_falls_back_to_greedy(scenario):
+    class Broken(GreedyController):
+        name = "broken"
+
+        def decide(self, observation):
+            if observation.elapsed_h >= 3:
+                raise ForecastError("injected: no forecast")
+            return super().decide(observation)
+
+    result = simulate(scenario, Broken(), seed=2)
+    log = result.solver_log
+    assert (log["fallback"] != "").sum() == 9
+    assert log.loc[log["fallback"] != "", "status"].eq("fallback").all()
+    assert_invariants(scenario, result)
+
+
+def test_save_and_load_round_trip(tmp_path, mpc_result):
+    folder = mpc_result.save(tmp_path / "run")
+    loaded = RunResult.load(folder)
+    for name in FRAMES:
+        pd.testing.assert_frame_equal(getattr(mpc_result, name), getattr(loaded, name))
+    assert same_kpis(mpc_result.kpis, loaded.kpis)
+    assert json.loads(json.dumps(loaded.manifest)) == loaded.manifest
+    assert loaded.manifest["seed"] == 4 and loaded.manifest["controller_name"] == "mpc"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary folder left
+
+
+def test_save_refuses_an_existing_folder_unless_forced(tmp_path, mpc_result):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="exists"):
+        mpc_result.save(folder)
+    assert (folder / "keep.txt").read_text() == "mine"
+    mpc_result.save(folder, force=True)
+    assert not (folder / "keep.txt").exists() and (folder / "ticks.parquet").exists()
+
+
+def test_manifest_records_what_reproduces_the_run(scenario, mpc_result):
+    import hashlib
+
+    manifest = mpc_result.manifest
+    assert manifest["scenario_sha256"] == hashlib.sha256(dump_scenario(scenario).encode()).hexdigest()
+    assert manifest["forecaster"] == "perfect" and manifest["solver"] == "highs"
+    assert manifest["controller"]["variant"] == "joint"
+    assert {"numpy", "pandas", "highspy", "simpy", "python", "aidc"} <= set(manifest["versions"])
+    assert manifest["noise"]["demand_day_sigma"] == 0.1
+    assert manifest["wall_start"] <= manifest["wall_end"]
+
+
+def test_kpis_add_up(mpc_result):
+    kpis = mpc_result.kpis
+    costs = ("unserved_penalty_usd", "import_cost_usd", "fuel_cost_usd", "battery_degradation_usd", "carbon_cost_usd",
+             "budget_penalty_usd", "tail_energy_cost_usd")
+    gains = ("job_reward_usd", "inference_value_usd", "export_revenue_usd", "battery_terminal_value_usd")
+    assert kpis["benefit_usd"] == pytest.approx(sum(kpis[g] for g in gains) - sum(kpis[c] for c in costs))
+    assert kpis["inference_served_mreq"] + kpis["inference_dropped_mreq"] == pytest.approx(kpis["inference_demand_mreq"])
+    assert kpis["jobs_submitted"] == len(mpc_result.jobs)
+    assert 0 < kpis["mean_rtt_ms"] < 60
+    assert kpis["solve_s_p95"] <= kpis["solve_s_max"]
+
+
+def test_days_and_forecaster_override(scenario):
+    forecaster = make_forecaster("noisy:sigma_24h=0.2", seed=3)
+    result = simulate(scenario, make_controller("mpc", scenario), days=0.25, seed=3, forecaster=forecaster)
+    assert result.manifest["days"] == 0.25 and len(result.solver_log) == 6
+    assert result.manifest["forecaster"].startswith("noisy")
+    with pytest.raises(ValueError, match="days"):
+        simulate(scenario, make_controller("local"), days=0.3)
+
+
+def test_make_controller_names_and_errors(scenario):
+    for name in CONTROLLERS:
+        assert make_controller(name, scenario).name == name
+    with pytest.raises(ValueError, match="valid names: mpc, mpc-compute-only"):
+        make_controller("oracle")
+    with pytest.raises(ValueError, match="solver"):
+        make_controller("mpc", solver="cplex")
