@@ -14,9 +14,29 @@ SimPy stays inside this package (``simulator._engine``); controllers, forecaster
 components (:mod:`simulator.plant`) are plain classes.
 """
 
-from simulator.controllers import CONTROLLERS, make_controller
-from simulator.processes import NoiseParameters
-from simulator.results import RunResult
-from simulator.run import simulate
+from __future__ import annotations
 
-__all__ = ["CONTROLLERS", "NoiseParameters", "RunResult", "make_controller", "simulate"]
+from importlib import import_module
+
+# Imported on first use (PEP 562), so that ``import simulator.cli`` -- every ``aidc`` command --
+# does not pay for pandas, simpy and the solver.
+_EXPORTS = {
+    "CONTROLLERS": "simulator.controllers",
+    "make_controller": "simulator.controllers",
+    "NoiseParameters": "simulator.processes",
+    "RunResult": "simulator.results",
+    "simulate": "simulator.run",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> object:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'simulator' has no attribute {name!r}")
+    value = getattr(import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

@@ -123,11 +123,13 @@ class ClosedLoop:
         self.it_capacity = fleet.power_capacity_mw / self.pue  # IT MW the facility capacity allows
         self.history = realised.at_step(self.interval_h)
 
-        self.records = {name: np.zeros((n, S)) for name in TICK_COLUMNS}
-        self.served = np.zeros((n, K, S))
-        self.dropped = np.zeros((n, K, S))
+        # per tick: (flows, IT MW, training GPUs, SOC, generator hours on | None, served | None, dropped | None);
+        # turned into arrays after the run (appending is cheaper than writing a dozen rows per tick)
+        self._ticks: list[tuple | None] = [None] * n
+        self.unassigned_log = np.zeros((self.n_control, K))
         self.shares_log = np.zeros((self.n_control, K, S))
         self.emissions_t_per_tick = self.carbon * self.tick_h  # x import, summed lazily
+        self.generator_emission_t = fleet.generator_emission_t_per_mwh * self.tick_h
         self._emissions_counted_ticks = 0
         self._cumulative_emissions = 0.0
 
@@ -154,8 +156,9 @@ class ClosedLoop:
         for record in self.jobs.values():
             if record.status == "running" and record.end_h <= self.run_hours + EPS:
                 self._complete(record.job.name)
+        records, served, dropped = self._arrays()
         return RawRun(
-            ticks=self.records, served_req_per_s=self.served, dropped_req_per_s=self.dropped, shares=self.shares_log,
+            ticks=records, served_req_per_s=served, dropped_req_per_s=dropped, shares=self.shares_log,
             jobs=list(self.jobs.values()), solver_log=self.solver_log, events=self.events, plans=self.plans,
         )
 
@@ -225,10 +228,10 @@ class ClosedLoop:
     def _emissions_so_far(self, tick: int) -> float:
         lo = self._emissions_counted_ticks
         if tick > lo:
-            imports = self.records["import_mw"][lo:tick]
-            generation = self.records["generator_mw"][lo:tick]
-            self._cumulative_emissions += float((self.emissions_t_per_tick[lo:tick] * imports).sum() + (
-                generation * self.fleet.generator_emission_t_per_mwh).sum() * self.tick_h)
+            imports = np.array([self._ticks[j][0].import_ for j in range(lo, tick)])
+            generation = np.array([self._ticks[j][0].generator for j in range(lo, tick)])
+            self._cumulative_emissions += float((self.emissions_t_per_tick[lo:tick] * imports).sum()
+                                                + (generation * self.generator_emission_t).sum())
             self._emissions_counted_ticks = tick
         return self._cumulative_emissions
 
@@ -271,6 +274,7 @@ class ClosedLoop:
             started += 1
         self.datacenter.set_routing(setpoints.routing_shares)
         self.shares_log[step] = self.datacenter.shares
+        self.unassigned_log[step] = self.datacenter._unassigned
         self.battery.set_commands(np.asarray(setpoints.charge_mw, dtype=float),
                                   np.asarray(setpoints.discharge_mw, dtype=float))
         self.generator.set_command(setpoints.generator_mw)
@@ -330,9 +334,10 @@ class ClosedLoop:
                 length = battery.advance(flows.charge, flows.discharge, min(remaining, dc.next_completion_h - now))
                 if has_generators:
                     on = flows.generator > EPS
-                    for site in np.flatnonzero(on & ~generator.on):
-                        rule = flows.started is not None and flows.started[site]
-                        self._event(now, int(site), "generator_started", "real-time rule" if rule else "set-point")
+                    if True in (on & ~generator.on).tolist():
+                        for site in np.flatnonzero(on & ~generator.on):
+                            rule = flows.started is not None and flows.started[site]
+                            self._event(now, int(site), "generator_started", "real-time rule" if rule else "set-point")
                     generator.on = on
                 phases.append((length, flows, it_load, dc.training_gpus))
                 elapsed += length
@@ -351,41 +356,63 @@ class ClosedLoop:
                                 "full" if charge_cmd[site] > 0 else "empty")
                 charge_cmd, discharge_cmd = new_charge, new_discharge
 
-    def _record(self, i: int, phases: list, pue: np.ndarray, served: np.ndarray, dropped: np.ndarray | None,
+    def _record(self, i: int, phases: list, pue: np.ndarray, served: np.ndarray | None, dropped: np.ndarray | None,
                 inference_it: np.ndarray) -> None:
-        records, dt = self.records, self.tick_h
         if len(phases) == 1:
             _, flows, it_load, gpus_training = phases[0]
-            generator_on_h = dt * (flows.generator > EPS)
+            generator_on_h = None  # the tick's length wherever the generator runs
         else:
-            weights = np.array([length for length, *_ in phases]) / dt
+            weights = np.array([length for length, *_ in phases]) / self.tick_h
             flows = _weighted(phases, weights)
             it_load = sum(w * p[2] for w, p in zip(weights, phases, strict=True))
             gpus_training = sum(w * p[3] for w, p in zip(weights, phases, strict=True))
             generator_on_h = sum(p[0] * (p[1].generator > EPS) for p in phases)
         if flows.shed is not None and _positive(flows.shed):  # inference shed: served requests fall in proportion
+            if served is None:
+                served, dropped = self.datacenter.follow_shares(self.demand[i])
             with np.errstate(divide="ignore", invalid="ignore"):
                 fraction = np.clip(np.where(inference_it > 0, flows.shed / (pue * inference_it), 0.0), 0.0, 1.0)
             lost = served * fraction[None, :]
             served = served - lost
             dropped = lost if dropped is None else dropped + lost
             it_load = it_load - inference_it * fraction
-        records["it_load_mw"][i] = it_load
-        records["facility_load_mw"][i] = pue * it_load
-        records["renewable_used_mw"][i] = flows.renewable_used
-        records["import_mw"][i] = flows.import_
-        records["export_mw"][i] = flows.export
-        records["charge_mw"][i] = flows.charge
-        records["discharge_mw"][i] = flows.discharge
-        records["soc_mwh"][i] = self.battery.soc_mwh
-        records["generator_mw"][i] = flows.generator
-        records["generator_on_h"][i] = generator_on_h
-        records["gpus_training"][i] = gpus_training
-        if flows.unmet is not None:
-            records["unmet_load_mw"][i] = flows.unmet
-        self.served[i] = served
-        if dropped is not None:
-            self.dropped[i] = dropped
+        self._ticks[i] = (flows, it_load, gpus_training, self.battery.soc_mwh, generator_on_h, served, dropped)
+
+    def _arrays(self) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+        """The per-tick records as arrays: (n, S) per column, served and dropped (n, K, S)."""
+        ticks = self._ticks
+        n, S, K = self.n_ticks, self.fleet.n_sites, self.fleet.n_classes
+        zeros = np.zeros(S)
+
+        def stack(values: list) -> np.ndarray:
+            return np.array(values, dtype=float).reshape(n, S)
+
+        records = {
+            "it_load_mw": stack([t[1] for t in ticks]),
+            "renewable_used_mw": stack([t[0].renewable_used for t in ticks]),
+            "import_mw": stack([t[0].import_ for t in ticks]),
+            "export_mw": stack([t[0].export for t in ticks]),
+            "charge_mw": stack([t[0].charge for t in ticks]),
+            "discharge_mw": stack([t[0].discharge for t in ticks]),
+            "soc_mwh": stack([t[3] for t in ticks]),
+            "generator_mw": stack([t[0].generator for t in ticks]),
+            "gpus_training": stack([t[2] for t in ticks]),
+            "unmet_load_mw": stack([zeros if t[0].unmet is None else t[0].unmet for t in ticks]),
+        }
+        records["facility_load_mw"] = self.pue * records["it_load_mw"]
+        on_h = stack([zeros if t[4] is None else t[4] for t in ticks])
+        single = np.array([t[4] is None for t in ticks])
+        records["generator_on_h"] = np.where(single[:, None], self.tick_h * (records["generator_mw"] > EPS), on_h)
+        # ticks where every site had room: the requests followed the shares exactly
+        step = np.arange(n) // self.ticks_per_control
+        served = self.shares_log[step] * self.demand[:, :, None]
+        dropped = np.zeros((n, K, S))
+        if K:
+            dropped[:, np.arange(K), self.fleet.home_site] = self.unassigned_log[step] * self.demand
+        for i, t in enumerate(ticks):
+            if t[5] is not None:
+                served[i], dropped[i] = t[5], t[6]
+        return records, served, dropped
 
 
 def _weighted(phases: list, weights: np.ndarray) -> Flows:

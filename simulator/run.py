@@ -10,12 +10,13 @@ from importlib.metadata import PackageNotFoundError, version
 
 import numpy as np
 import pandas as pd
+from pydantic import ValidationError
 
 from forecasts import Forecaster
 from optimizer.control import Controller
 from optimizer.solvers import SolveOptions
 from scenarios.arrays import SIGNALS, Fleet, build_fleet
-from scenarios.io import dump_scenario
+from scenarios.io import ScenarioError, dump_scenario
 from scenarios.schema import Scenario
 from simulator._engine import TICK_COLUMNS, ClosedLoop, RawRun
 from simulator.accounting import AccountingConstants, realised_kpis
@@ -31,8 +32,9 @@ def with_days(scenario: Scenario, days: float | None) -> Scenario:
     data["run"]["days"] = days
     try:
         return Scenario.model_validate(data)
-    except ValueError as error:
-        raise ValueError(f"days={days:g} does not fit the scenario: {error}") from None
+    except ValidationError as error:
+        reason = error.errors()[0]["msg"] if error.errors() else str(error)
+        raise ScenarioError(scenario.name, "run.days", f"days={days:g}: {reason}") from None
 
 
 def _horizon_hours(controller: Controller, scenario: Scenario) -> float:

@@ -114,7 +114,8 @@ def assert_invariants(scenario: object, result: object) -> None:
     for name in ("renewable_used_mw", "discharge_mw", "generator_mw", "import_mw", "charge_mw", "export_mw"):
         assert a[name].min() >= -TOLERANCE, name
     assert (a["renewable_used_mw"] <= a["renewable_available_mw"] + TOLERANCE).all()
-    assert (a["soc_mwh"] >= fleet.soc_min_mwh - TOLERANCE).all() and (a["soc_mwh"] <= fleet.soc_max_mwh + TOLERANCE).all()
+    assert (a["soc_mwh"] >= fleet.soc_min_mwh - TOLERANCE).all()
+    assert (a["soc_mwh"] <= fleet.soc_max_mwh + TOLERANCE).all()
     assert (a["charge_mw"] <= fleet.battery_charge_mw + TOLERANCE).all()
     assert (a["discharge_mw"] <= fleet.battery_discharge_mw + TOLERANCE).all()
     assert (a["generator_mw"] <= fleet.generator_max_mw + TOLERANCE).all()

@@ -146,7 +146,8 @@ def test_kpis_add_up(mpc_result):
              "budget_penalty_usd", "tail_energy_cost_usd")
     gains = ("job_reward_usd", "inference_value_usd", "export_revenue_usd", "battery_terminal_value_usd")
     assert kpis["benefit_usd"] == pytest.approx(sum(kpis[g] for g in gains) - sum(kpis[c] for c in costs))
-    assert kpis["inference_served_mreq"] + kpis["inference_dropped_mreq"] == pytest.approx(kpis["inference_demand_mreq"])
+    served, dropped = kpis["inference_served_mreq"], kpis["inference_dropped_mreq"]
+    assert served + dropped == pytest.approx(kpis["inference_demand_mreq"])
     assert kpis["jobs_submitted"] == len(mpc_result.jobs)
     assert 0 < kpis["mean_rtt_ms"] < 60
     assert kpis["solve_s_p95"] <= kpis["solve_s_max"]
