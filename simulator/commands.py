@@ -39,6 +39,7 @@ MAIN_KPIS = (
     ("solve_s_mean", "solve s (mean)", "{:.2f}"),
     ("solve_s_p95", "solve s (p95)", "{:.2f}"),
     ("solve_s_max", "solve s (max)", "{:.2f}"),
+    ("decide_s_max", "decide s (max; forecast+build+solve)", "{:.2f}"),
     ("fallbacks", "fallbacks", "{:.0f}"),
 )
 

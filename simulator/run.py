@@ -25,11 +25,16 @@ from simulator.results import RunResult
 
 
 def with_days(scenario: Scenario, days: float | None) -> Scenario:
-    """The scenario with its run length replaced (validated: whole control intervals)."""
+    """The scenario with its run length replaced (validated: whole control intervals).
+
+    The carbon budget covers the whole run, so it is scaled in proportion to the new length.
+    """
     if days is None or days == scenario.run.days:
         return scenario
     data = scenario.model_dump(mode="python")
     data["run"]["days"] = days
+    if data["carbon"].get("budget_tco2") is not None:
+        data["carbon"]["budget_tco2"] = data["carbon"]["budget_tco2"] * days / scenario.run.days
     try:
         return Scenario.model_validate(data)
     except ValidationError as error:
@@ -66,8 +71,9 @@ def simulate(
 ) -> RunResult:
     """Run ``controller`` on ``scenario`` in the closed loop and return the recorded result.
 
-    ``days`` overrides the scenario's run length and ``seed`` its seed (the seed of every
-    exogenous stream: same seed, same traffic, weather, prices and jobs for every controller).
+    ``days`` overrides the scenario's run length (its carbon budget scaled pro rata) and ``seed``
+    its seed (the seed of every exogenous stream: same seed, same traffic, weather, prices and
+    jobs for every controller).
     ``forecaster`` replaces the controller's forecaster (MPC controllers); an oracle forecaster
     (``perfect``, ``noisy``) is bound to the realised truth at the control interval, covering
     the run plus one horizon. ``bound=True`` also solves the perfect-information bound

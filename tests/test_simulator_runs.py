@@ -157,6 +157,7 @@ def test_days_and_forecaster_override(scenario):
     forecaster = make_forecaster("noisy:sigma_24h=0.2", seed=3)
     result = simulate(scenario, make_controller("mpc", scenario), days=0.25, seed=3, forecaster=forecaster)
     assert result.manifest["days"] == 0.25 and len(result.solver_log) == 6
+    assert result.kpis["budget_tco2"] == pytest.approx(scenario.carbon.budget_tco2 * 0.25 / scenario.run.days)
     assert result.manifest["forecaster"].startswith("noisy")
     with pytest.raises(ValueError, match="days"):
         simulate(scenario, make_controller("local"), days=0.3)
