@@ -37,10 +37,6 @@ from simulator.plant import EPS, Battery, DataCenter, Flows, Generator, GridConn
 from simulator.processes import RealisedSignals, Submission
 
 PRIORITY_ARRIVAL, PRIORITY_CONTROL, PRIORITY_TICK = 0, 1, 2
-TICK_COLUMNS = (
-    "it_load_mw", "facility_load_mw", "renewable_used_mw", "import_mw", "export_mw", "charge_mw", "discharge_mw",
-    "soc_mwh", "generator_mw", "generator_on_h", "gpus_training", "unmet_load_mw",
-)
 #: errors a controller may raise that must not stop a run (SPEC §5): the step falls back to greedy
 CONTROLLER_FAILURES = (SolverUnavailable, InfeasibleWindow, ForecastError)
 
@@ -70,7 +66,7 @@ class JobRecord:
 class RawRun:
     """Everything the loop recorded, as arrays (turned into frames by :mod:`simulator.results`)."""
 
-    ticks: dict[str, np.ndarray]  # (n_ticks, S) per TICK_COLUMNS
+    ticks: dict[str, np.ndarray]  # (n_ticks, S) per recorded column
     served_req_per_s: np.ndarray  # (n_ticks, K, S)
     dropped_req_per_s: np.ndarray  # (n_ticks, K, S)
     shares: np.ndarray  # (n_control, K, S)
@@ -140,7 +136,6 @@ class ClosedLoop:
         self.plans: list[tuple[float, object]] = []
         self.submissions = submissions
         self.control_s = 0.0  # wall time spent in control steps (observe, decide, apply)
-
 
         self.env = simpy.Environment()
         # the tick that starts a control interval waits for that interval's set-points (robust to

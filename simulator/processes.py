@@ -165,10 +165,11 @@ def realise_signals(
     realised = {}
     sigma = noise.demand_day_sigma
     for name in demand.columns:
-        rng = stream(seed, f"demand/{name}")
-        shocks = np.exp(sigma * rng.standard_normal(int(day.max()) + 1) - 0.5 * sigma**2)
+        # two streams: the draws over a shorter span are a prefix of those over a longer one
+        day_shock = stream(seed, f"demand-day/{name}").standard_normal(int(day.max()) + 1)
+        shocks = np.exp(sigma * day_shock - 0.5 * sigma**2)
         intensity = np.clip(demand[name].to_numpy(dtype=float), 0.0, None) * shocks[day]
-        realised[name] = rng.poisson(intensity * tick_s) / tick_s
+        realised[name] = stream(seed, f"demand/{name}").poisson(intensity * tick_s) / tick_s
     frames["demand"] = pd.DataFrame(realised, index=index, columns=demand.columns)
 
     def multiplicative(signal: str, sigma: float, rho_h: float, low: float | None, high: float | None,

@@ -18,7 +18,7 @@ from optimizer.solvers import SolveOptions
 from scenarios.arrays import SIGNALS, Fleet, build_fleet
 from scenarios.io import ScenarioError, dump_scenario
 from scenarios.schema import Scenario
-from simulator._engine import TICK_COLUMNS, ClosedLoop, RawRun
+from simulator._engine import ClosedLoop, RawRun
 from simulator.accounting import AccountingConstants, realised_kpis
 from simulator.processes import NoiseParameters, Submission, realise_signals, submit_jobs
 from simulator.results import RunResult
@@ -184,7 +184,6 @@ def build_frames(raw: RawRun, loop: ClosedLoop, fleet: Fleet, submissions: list[
         "import_price_usd_per_mwh": loop.import_price, "export_price_usd_per_mwh": loop.export_price,
         "carbon_t_per_mwh": loop.carbon, "emissions_t": emissions,
     }
-    assert set(TICK_COLUMNS) <= set(columns) | {"generator_on_h"}
     ticks = pd.DataFrame({"time": np.repeat(times, S), "site": np.tile(site_names, n).astype(str)})
     for name, values in columns.items():
         ticks[name] = np.asarray(values).reshape(n * S)
