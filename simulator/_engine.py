@@ -157,6 +157,11 @@ class ClosedLoop:
             jobs=list(self.jobs.values()), solver_log=self.solver_log, events=self.events, plans=self.plans,
         )
 
+    def plant_config(self) -> dict[str, object]:
+        """Static configuration of the plant's components (for the run manifest)."""
+        return {"datacenter": self.datacenter.config(), "battery": self.battery.config(),
+                "generator": self.generator.config(), "grid": self.grid.config()}
+
     def _event(self, time_h: float, site: int | None, kind: str, detail: str = "") -> None:
         self.events.append((time_h, self.fleet.site_names[site] if site is not None else "", kind, detail))
 

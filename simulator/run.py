@@ -149,6 +149,7 @@ def simulate(
         "forecaster_config": used_forecaster.config() if used_forecaster is not None else None,
         "solver": controller.config().get("solver"),
         "noise": noise.config(),
+        "plant": loop.plant_config(),
         "realisation_note": realised.nominal_note,
         "history_hours": realised.run_offset * realised.tick_hours,
         "bound": bool(bound),
