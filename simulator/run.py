@@ -241,4 +241,9 @@ def build_frames(raw: RawRun, loop: ClosedLoop, fleet: Fleet, submissions: list[
         for column in text:
             frame[column] = frame[column].astype(str)
     solver_log["time"] = pd.to_datetime(solver_log["time"], utc=True)
-    return {"ticks": ticks, "routing": routing, "jobs": jobs, "solver_log": solver_log, "events": events}
+    frames = {"ticks": ticks, "routing": routing, "jobs": jobs, "solver_log": solver_log, "events": events}
+    for frame in frames.values():  # one time unit everywhere (an empty column would otherwise get seconds)
+        for column in frame.columns:
+            if isinstance(frame[column].dtype, pd.DatetimeTZDtype):
+                frame[column] = frame[column].astype("datetime64[ns, UTC]")
+    return frames

@@ -171,3 +171,12 @@ def test_make_controller_names_and_errors(scenario):
         make_controller("oracle")
     with pytest.raises(ValueError, match="solver"):
         make_controller("mpc", solver="cplex")
+
+
+def test_round_trip_of_a_run_without_jobs_or_events(tmp_path):
+    quiet = small_scenario(1, 1, 0, 6, battery=False, generator=False, variant=1)
+    result = simulate(quiet, make_controller("local"), seed=1)
+    assert result.jobs.empty and result.events.empty
+    loaded = RunResult.load(result.save(tmp_path / "quiet"))
+    for name in FRAMES:
+        pd.testing.assert_frame_equal(getattr(result, name), getattr(loaded, name))
