@@ -61,6 +61,7 @@ class ModelIndex:
     train_site: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     train_step: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     train_job: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    train_share: np.ndarray = field(default_factory=lambda: np.zeros(0))  # share of the step run (1 on uniform grids)
     dropped_binaries: dict[str, str] = field(default_factory=dict)
     kept_binaries: dict[str, int] = field(default_factory=dict)
 
@@ -76,9 +77,10 @@ def define_job_starts(m: LinearModel, w: WindowInputs, o: ModelOptions, ix: Mode
     """Job-start binaries x[j,s,tau] and at most one start per job:  sum_{s,tau} x[j,s,tau] <= 1.
 
     With ``fixed_starts`` only the given (j, s, tau) exist, with x = 1. A start whose run extends
-    past the window pays the tail energy ``P_j * (tau + d_j - T) * dt * tail_price_s``.
+    past the window pays the tail energy ``P_j * (tau + d_j - T) * dt * tail_price_s``. Job times
+    count base steps; on a variable-resolution grid a start can only fall on a model step's start.
     """
-    jobs, T, dt = w.jobs, w.n_steps, w.step_hours
+    jobs = w.jobs
     if o.fixed_starts is not None and len(o.fixed_starts):
         fixed = np.asarray(o.fixed_starts, dtype=np.int64)
         start_job, start_site, start_step = fixed[:, 0], fixed[:, 1], fixed[:, 2]
@@ -87,15 +89,16 @@ def define_job_starts(m: LinearModel, w: WindowInputs, o: ModelOptions, ix: Mode
         start_job = start_site = start_step = np.zeros(0, np.int64)
         lower = 0.0
     else:
-        last = np.minimum(jobs.deadline_step - jobs.duration_steps, T - 1)
+        offset = w.step_offset
         pair_job, pair_site = np.nonzero(jobs.eligible)
-        count = np.maximum(last[pair_job] - jobs.release_step[pair_job] + 1, 0)
-        pair, start_step = _expand_ranges(jobs.release_step[pair_job], count)
+        latest = (jobs.deadline_step - jobs.duration_steps)[pair_job]
+        valid = (offset[None, :] >= jobs.release_step[pair_job][:, None]) & (offset[None, :] <= latest[:, None])
+        pair, start_step = np.nonzero(valid)  # grouped per (job, site), steps increasing
         start_job, start_site = pair_job[pair], pair_site[pair]
         lower = 0.0
     ix.start_job, ix.start_site, ix.start_step = start_job, start_site, start_step
-    tail_steps = np.maximum(start_step + jobs.duration_steps[start_job] - T, 0)
-    tail_cost = jobs.power_mw[start_job] * tail_steps * dt * w.tail_energy_price_usd_per_mwh[start_site]
+    tail_steps = np.maximum(w.step_offset[start_step] + jobs.duration_steps[start_job] - w.n_base_steps, 0)
+    tail_cost = jobs.power_mw[start_job] * tail_steps * w.step_hours * w.tail_energy_price_usd_per_mwh[start_site]
     x = m.add_variables("Job-start", (len(start_job),), lower, 1.0,
                         cost=-(jobs.value_usd[start_job] - tail_cost), integer=True)
     rows = m.add_constraints("Job-once", (jobs.n_jobs,), upper=1.0)
@@ -110,15 +113,15 @@ def define_job_running(m: LinearModel, w: WindowInputs, o: ModelOptions, ix: Mod
     running sum  on[j,s,t] = on[j,s,t-1] + x[j,s,t] - x[j,s,t-d_j]  (on before the first start = 0).
     It is the same polytope as summing the starts that cover t, but each start appears in two
     rows instead of d_j rows of every family: about 5x fewer non-zeros on a 15-min grid.
-    Straightforward: the starts themselves, ``cover(j,s,tau -> t) = 1`` for tau <= t < tau + d_j.
+    Straightforward (and on variable-resolution grids): the starts themselves,
+    ``cover(j,s,tau -> t) = 1`` for tau <= t < tau + d_j, or the share of a coarse step the run fills.
     """
     T = w.n_steps
     duration = w.jobs.duration_steps[ix.start_job]
-    if o.formulation == "straightforward":
-        length = np.minimum(duration, T - ix.start_step)
-        position, step = _expand_ranges(ix.start_step, length)
+    if o.formulation == "straightforward" or not w.is_uniform:
+        position, step, share = w.start_coverage(ix.start_job, ix.start_step)
         ix.train_col, ix.train_site, ix.train_step = x[position], ix.start_site[position], step
-        ix.train_job = ix.start_job[position]
+        ix.train_job, ix.train_share = ix.start_job[position], share
         return
     # starts are grouped per (job, site) in increasing step order (see define_job_starts)
     pair_key = ix.start_job * w.fleet.n_sites + ix.start_site
@@ -145,7 +148,7 @@ def define_job_running(m: LinearModel, w: WindowInputs, o: ModelOptions, ix: Mod
     leaves = leave_offset < pair_length[start_pair]
     m.add_coefficients(rows[first_on_of_pair[start_pair][leaves] + leave_offset[leaves]], x[leaves], 1.0)
     ix.train_col, ix.train_site, ix.train_step = on, pair_site[pair_of_on], on_step
-    ix.train_job = pair_job[pair_of_on]
+    ix.train_job, ix.train_share = pair_job[pair_of_on], np.ones(len(on))
 
 
 def define_routes(m: LinearModel, w: WindowInputs, o: ModelOptions, ix: ModelIndex) -> np.ndarray:
@@ -154,7 +157,7 @@ def define_routes(m: LinearModel, w: WindowInputs, o: ModelOptions, ix: ModelInd
     Routes that break the latency limit are never created; with ``routing = "home"`` each class
     has only its nearest feasible site. Unserved demand D - sum_s y is penalised.
     """
-    fleet, T, dt = w.fleet, w.n_steps, w.step_hours
+    fleet, T = w.fleet, w.n_steps
     feasible = fleet.route_feasible.copy()
     if o.routing == "home":
         feasible[:] = False
@@ -162,26 +165,26 @@ def define_routes(m: LinearModel, w: WindowInputs, o: ModelOptions, ix: ModelInd
     route_class, route_site = np.nonzero(feasible)
     ix.route_class, ix.route_site = route_class, route_site
     demand = w.demand_req_per_s
-    requests_per_step = SECONDS_PER_HOUR * dt
-    gain = (fleet.class_value_usd_per_req + fleet.class_penalty_usd_per_req)[route_class] * requests_per_step
+    requests_per_step = SECONDS_PER_HOUR * w.dt  # (T,)
+    gain = (fleet.class_value_usd_per_req + fleet.class_penalty_usd_per_req)[route_class][:, None] * requests_per_step
     if o.fixed_served_req_per_s is not None:
         served = o.fixed_served_req_per_s[route_class, route_site, :]
-        y = m.add_variables("Route-served", (len(route_class), T), served, served, cost=-gain[:, None])
+        y = m.add_variables("Route-served", (len(route_class), T), served, served, cost=-gain)
     else:
-        y = m.add_variables("Route-served", (len(route_class), T), 0.0, demand[route_class, :], cost=-gain[:, None])
+        y = m.add_variables("Route-served", (len(route_class), T), 0.0, demand[route_class, :], cost=-gain)
     rows = m.add_constraints("Class-demand", (fleet.n_classes, T), upper=demand)
     m.add_coefficients(rows[route_class, :], y, 1.0)
-    m.objective_offset += float((fleet.class_penalty_usd_per_req[:, None] * demand).sum() * requests_per_step)
+    m.objective_offset += float((fleet.class_penalty_usd_per_req[:, None] * demand * requests_per_step).sum())
     return y
 
 
 def define_gpu_capacity(m: LinearModel, w: WindowInputs, ix: ModelIndex, x: np.ndarray, y: np.ndarray) -> None:
     """sum_k y[k,s,t] / throughput_s + sum_{j,tau} g_j cover(j,s,tau->t) x <= G_s - running GPUs[s,t]."""
     fleet = w.fleet
-    running_gpus, _ = w.running.load(fleet.n_sites, w.n_steps)
+    running_gpus, _ = w.running_load()
     rows = m.add_constraints("Site-gpus", (fleet.n_sites, w.n_steps), upper=fleet.gpus[:, None] - running_gpus)
     m.add_coefficients(rows[ix.route_site, :], y, 1.0 / fleet.throughput_req_per_s_per_gpu[ix.route_site][:, None])
-    m.add_coefficients(rows[ix.train_site, ix.train_step], ix.train_col, w.jobs.gpus[ix.train_job])
+    m.add_coefficients(rows[ix.train_site, ix.train_step], ix.train_col, w.jobs.gpus[ix.train_job] * ix.train_share)
 
 
 def _it_load_terms(w: WindowInputs, ix: ModelIndex, x: np.ndarray, y: np.ndarray) -> list[tuple]:
@@ -191,13 +194,13 @@ def _it_load_terms(w: WindowInputs, ix: ModelIndex, x: np.ndarray, y: np.ndarray
     site, step = ix.train_site, ix.train_step
     return [
         ((ix.route_site[:, None], np.arange(w.n_steps)[None, :]), y, w.pue[ix.route_site, :] * energy),
-        ((site, step), ix.train_col, w.pue[site, step] * w.jobs.power_mw[ix.train_job]),
+        ((site, step), ix.train_col, w.pue[site, step] * w.jobs.power_mw[ix.train_job] * ix.train_share),
     ]
 
 
 def fixed_facility_load_mw(w: WindowInputs) -> np.ndarray:
     """(S, T) facility MW that does not depend on decisions: PUE * (idle + running jobs)."""
-    _, running_power = w.running.load(w.fleet.n_sites, w.n_steps)
+    _, running_power = w.running_load()
     return w.pue * (w.fleet.idle_power_mw[:, None] + running_power)
 
 
@@ -255,7 +258,8 @@ def define_energy_assets(
     Costs: import price, export revenue, degradation on ch + dis, fuel and no-load cost, and the
     carbon price on import and generator emissions.
     """
-    fleet, T, dt = w.fleet, w.n_steps, w.step_hours
+    fleet, T = w.fleet, w.n_steps
+    dt = w.dt[None, :]  # (1, T) step lengths, hours
     S = fleet.n_sites
     carbon_price = w.carbon_price_usd_per_tco2
     grid_needed, battery_needed, reasons = exclusivity_needs(w, o)
@@ -288,7 +292,7 @@ def define_energy_assets(
     battery_sites = np.flatnonzero(fleet.battery_energy_mwh > 0) if o.battery else np.zeros(0, np.int64)
     ix.battery_sites = battery_sites
     B = len(battery_sites)
-    degradation = (fleet.battery_degradation_usd_per_mwh[battery_sites] * dt)[:, None]
+    degradation = fleet.battery_degradation_usd_per_mwh[battery_sites][:, None] * dt
     cols["ch"] = m.add_variables("Battery-charge", (B, T), 0.0, fleet.battery_charge_mw[battery_sites][:, None],
                                  cost=degradation)
     cols["dis"] = m.add_variables("Battery-discharge", (B, T), 0.0,
@@ -304,8 +308,8 @@ def define_energy_assets(
     rows = m.add_constraints("Battery-soc-balance", (B, T), rhs, rhs)
     m.add_coefficients(rows, cols["soc"], 1.0)
     m.add_coefficients(rows[:, 1:], cols["soc"][:, :-1], -1.0)
-    m.add_coefficients(rows, cols["ch"], -(fleet.battery_charge_efficiency[battery_sites] * dt)[:, None])
-    m.add_coefficients(rows, cols["dis"], (dt / fleet.battery_discharge_efficiency[battery_sites])[:, None])
+    m.add_coefficients(rows, cols["ch"], -fleet.battery_charge_efficiency[battery_sites][:, None] * dt)
+    m.add_coefficients(rows, cols["dis"], dt / fleet.battery_discharge_efficiency[battery_sites][:, None])
     battery_pairs = np.argwhere(battery_needed[battery_sites]) if B else np.zeros((0, 2), np.int64)
     u = m.add_variables("Battery-mode", (len(battery_pairs),), 0.0, 1.0, integer=True)
     if len(battery_pairs):
@@ -326,16 +330,16 @@ def define_energy_assets(
     pmin = fleet.generator_min_mw[generator_sites]
     pmax = fleet.generator_max_mw[generator_sites]
     cols["gen"] = m.add_variables("Generator-output", (len(generator_sites), T), 0.0, pmax[:, None],
-                                  cost=((fleet.generator_fuel_usd_per_mwh[generator_sites]
-                                         + carbon_price * fleet.generator_emission_t_per_mwh[generator_sites])
-                                        * dt)[:, None])
+                                  cost=(fleet.generator_fuel_usd_per_mwh[generator_sites]
+                                         + carbon_price * fleet.generator_emission_t_per_mwh[generator_sites]
+                                        )[:, None] * dt)
     needs_on = (pmin > 0) | (fleet.generator_no_load_usd_per_h[generator_sites] > 0)
     if o.exclusivity == "always" or o.formulation == "straightforward":
         needs_on[:] = True
     on_sites = np.flatnonzero(needs_on)
     ix.generator_on_sites = generator_sites[on_sites]
     cols["on"] = m.add_variables("Generator-on", (len(on_sites), T), 0.0, 1.0,
-                                 cost=(fleet.generator_no_load_usd_per_h[generator_sites[on_sites]] * dt)[:, None],
+                                 cost=fleet.generator_no_load_usd_per_h[generator_sites[on_sites]][:, None] * dt,
                                  integer=True)
     if len(on_sites):
         rows = m.add_constraints("Generator-max", (len(on_sites), T), upper=0.0)
@@ -375,7 +379,7 @@ def define_carbon_budget(
     already in the import and generator costs.)"""
     if w.carbon_budget_tco2 is None or not o.carbon_budget:
         return
-    dt = w.step_hours
+    dt = w.dt[None, :]
     ef = w.fleet.generator_emission_t_per_mwh[ix.generator_sites][:, None]
     excess = m.add_variables("Carbon-excess", (1,), 0.0, np.inf, cost=w.carbon_violation_penalty_usd_per_tco2)
     row = m.add_constraints("Carbon-budget", (1,), upper=w.carbon_budget_tco2)

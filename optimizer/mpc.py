@@ -19,7 +19,7 @@ from optimizer.control import Controller, GreedyController, Observation, Setpoin
 from optimizer.plan import Plan
 from optimizer.solvers import SolveOptions, SolverUnavailable
 from optimizer.variants import InfeasibleWindow, run_variant
-from optimizer.window import JobBatch, RunningJobs, WindowInputs, job_batch, window_inputs
+from optimizer.window import JobBatch, RunningJobs, WindowInputs, coarsen, job_batch, window_inputs
 from scenarios.arrays import Fleet
 from scenarios.schema import Scenario
 
@@ -81,10 +81,20 @@ class MPCController(Controller):
         variant: str = "joint",
         horizon_hours: float | None = None,
         solve_options: SolveOptions | None = None,
+        fine_hours: float | None = None,
+        coarse_factor: int = 4,
     ) -> None:
+        """``fine_hours``: a variable-resolution horizon -- control-interval steps for the first
+        ``fine_hours``, then steps ``coarse_factor`` intervals long (series averaged, jobs starting
+        only at step boundaries, a coarse step's job load pro rata). None = full resolution."""
+        if fine_hours is not None and variant == "energy-only":
+            raise ValueError("the energy-only variant's naive workload needs a full-resolution horizon")
+        if coarse_factor < 1:
+            raise ValueError(f"coarse_factor must be a positive integer, got {coarse_factor}")
         self.forecaster = forecaster
         self.variant = variant
         self.horizon_hours = horizon_hours
+        self.fine_hours, self.coarse_factor = fine_hours, int(coarse_factor)
         self.solve_options = solve_options or SolveOptions(time_limit_s=20.0, mip_gap=1e-3)
         self.name = "mpc" if variant == "joint" else f"mpc-{variant}"
         self.previous: tuple[WindowInputs, Plan, float] | None = None
@@ -101,6 +111,7 @@ class MPCController(Controller):
             "name": self.name, "variant": self.variant, "horizon_hours": self._horizon_hours(),
             "solver": options.solver, "time_limit_s": options.time_limit_s, "mip_gap": options.mip_gap,
             "threads": options.threads, "forecaster": self.forecaster.spec,
+            "fine_hours": self.fine_hours, "coarse_factor": self.coarse_factor if self.fine_hours else None,
         }
 
     def _horizon_hours(self) -> float:
@@ -115,11 +126,14 @@ class MPCController(Controller):
             job_batch(observation.queued, self.fleet, observation.elapsed_h, interval)
             if observation.queued else JobBatch.empty(self.fleet.n_sites)
         )
-        return window_inputs(
+        window = window_inputs(
             self.scenario, signals, fleet=self.fleet, soc_initial_mwh=np.asarray(observation.soc_mwh, dtype=float),
             jobs=jobs, running=running_jobs(observation),
             carbon_budget_tco2=paced_budget(self.scenario, observation, steps * interval),
         )
+        if self.fine_hours is None:
+            return window
+        return coarsen(window, int(round(self.fine_hours / interval)), self.coarse_factor)
 
     def decide(self, observation: Observation) -> Setpoints:
         began = time.perf_counter()
@@ -152,9 +166,10 @@ class MPCController(Controller):
     def _fallback(self, observation: Observation, queued: set[str]) -> Setpoints:
         if self.previous is not None:
             w, plan, issued_h = self.previous
-            step = int(round((observation.elapsed_h - issued_h) / observation.interval_h))
-            if 0 < step < w.n_steps:
-                setpoints = setpoints_from_plan(w, plan, step, queued)
+            base_step = int(round((observation.elapsed_h - issued_h) / observation.interval_h))
+            matching = np.flatnonzero(w.step_offset == base_step)  # a coarse step has no exact start
+            if base_step > 0 and len(matching):
+                setpoints = setpoints_from_plan(w, plan, int(matching[0]), queued)
                 setpoints.log = {"fallback_kind": "previous plan shifted"}
                 return setpoints
         setpoints = self.fallback.decide(observation)

@@ -37,16 +37,15 @@ class Plan:
         """(S, T) GPUs and IT MW of the jobs this plan starts (window part only)."""
         S, T = w.fleet.n_sites, w.n_steps
         gpus, power = np.zeros((S, T)), np.zeros((S, T))
-        steps = np.arange(T)[None, :]
-        duration = w.jobs.duration_steps[self.start_job][:, None]
-        active = (steps >= self.start_step[:, None]) & (steps < self.start_step[:, None] + duration)
-        np.add.at(gpus, self.start_site, active * w.jobs.gpus[self.start_job][:, None])
-        np.add.at(power, self.start_site, active * w.jobs.power_mw[self.start_job][:, None])
+        position, step, share = w.start_coverage(self.start_job, self.start_step)
+        site, job = self.start_site[position], self.start_job[position]
+        np.add.at(gpus, (site, step), w.jobs.gpus[job] * share)
+        np.add.at(power, (site, step), w.jobs.power_mw[job] * share)
         return gpus, power
 
     def it_load_mw(self, w: WindowInputs) -> np.ndarray:
         """(S, T) IT power: idle + running jobs + started jobs + inference."""
-        _, running = w.running.load(w.fleet.n_sites, w.n_steps)
+        _, running = w.running_load()
         _, training = self.training_load(w)
         inference = np.einsum("kst,k->st", self.served_req_per_s, w.fleet.class_energy_mw_per_req_s)
         return w.fleet.idle_power_mw[:, None] + running + training + inference

@@ -110,8 +110,10 @@ def naive_workload(w: WindowInputs) -> tuple[np.ndarray, np.ndarray]:
     inference then goes to each class's nearest feasible site up to the GPUs and power left,
     spilling to the next-nearest feasible site (the plant's real-time rule); the rest is dropped.
     """
+    if not w.is_uniform:
+        raise ValueError("the naive workload rule needs a uniform grid (no variable-resolution horizon)")
     fleet, T = w.fleet, w.n_steps
-    running_gpus, running_power = w.running.load(fleet.n_sites, T)
+    running_gpus, running_power = w.running_load()
     free_gpus = fleet.gpus[:, None] - running_gpus
     free_it_mw = fleet.power_capacity_mw[:, None] / w.pue - fleet.idle_power_mw[:, None] - running_power
     jobs = w.jobs

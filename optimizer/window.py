@@ -96,17 +96,87 @@ class WindowInputs:
     carbon_violation_penalty_usd_per_tco2: float
     tail_energy_price_usd_per_mwh: np.ndarray  # (S,)
     battery_terminal_value_usd_per_mwh: np.ndarray  # (S,)
+    # Variable resolution: how many base steps (of ``step_hours``) each model step spans; None =
+    # one each (a uniform grid). Job times (JobBatch, RunningJobs) always count base steps.
+    step_counts: np.ndarray | None = None
 
     @property
     def n_steps(self) -> int:
-        return self.demand_req_per_s.shape[1] if self.demand_req_per_s.size else self.pue.shape[1]
+        return self.pue.shape[1]
+
+    @property
+    def counts(self) -> np.ndarray:
+        """(T,) base steps per model step."""
+        return np.ones(self.n_steps, np.int64) if self.step_counts is None else self.step_counts
+
+    @property
+    def is_uniform(self) -> bool:
+        return self.step_counts is None or bool((self.step_counts == 1).all())
+
+    @property
+    def dt(self) -> np.ndarray:
+        """(T,) length of each model step, hours."""
+        return self.counts * self.step_hours
+
+    @property
+    def step_offset(self) -> np.ndarray:
+        """(T,) first base step of each model step."""
+        counts = self.counts
+        return np.cumsum(counts) - counts
+
+    @property
+    def n_base_steps(self) -> int:
+        return int(self.counts.sum())
 
     @property
     def time_index(self) -> pd.DatetimeIndex:
-        return pd.date_range(self.start, periods=self.n_steps, freq=pd.Timedelta(hours=self.step_hours))
+        return pd.DatetimeIndex(self.start + pd.to_timedelta(self.step_offset * self.step_hours, unit="h"))
+
+    def block_mean(self, base: np.ndarray) -> np.ndarray:
+        """Average an (..., base steps) array over each model step."""
+        if self.is_uniform:
+            return base
+        return np.add.reduceat(base, self.step_offset, axis=-1) / self.counts
+
+    def running_load(self) -> tuple[np.ndarray, np.ndarray]:
+        """(S, T) GPUs busy and IT MW drawn by the running jobs (step means)."""
+        gpus, power = self.running.load(self.fleet.n_sites, self.n_base_steps)
+        return self.block_mean(gpus), self.block_mean(power)
+
+    def start_coverage(
+        self, start_job: np.ndarray, start_step: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For starts (job, model step): (start position, model step, share of the step run) of
+        every step each start's run overlaps inside the window. On a uniform grid the share is 1."""
+        offset, counts = self.step_offset, self.counts
+        begin = offset[start_step]
+        end = np.minimum(begin + self.jobs.duration_steps[start_job], self.n_base_steps)
+        last = np.searchsorted(offset, end - 1, side="right") - 1
+        length = np.maximum(last - start_step + 1, 0)
+        position = np.repeat(np.arange(len(start_step)), length)
+        step = start_step[position] + np.arange(int(length.sum())) - np.repeat(np.cumsum(length) - length, length)
+        overlap = np.minimum(end[position], offset[step] + counts[step]) - np.maximum(begin[position], offset[step])
+        return position, step, overlap / counts[step]
 
     def with_changes(self, **changes: object) -> WindowInputs:
         return replace(self, **changes)
+
+
+def coarsen(w: WindowInputs, fine_steps: int, coarse_factor: int) -> WindowInputs:
+    """A variable-resolution copy of a uniform window: its first ``fine_steps`` steps kept, the rest
+    merged ``coarse_factor`` at a time (the last block may be shorter); series are block means."""
+    if not w.is_uniform:
+        raise ValueError("coarsen needs a uniform window")
+    T = w.n_steps
+    fine = min(max(fine_steps, 1), T)
+    coarse = [coarse_factor] * ((T - fine) // coarse_factor)
+    if (T - fine) % coarse_factor:
+        coarse.append((T - fine) % coarse_factor)
+    counts = np.array([1] * fine + coarse, dtype=np.int64)
+    coarse_window = replace(w, step_counts=counts)
+    series = ("demand_req_per_s", "pv_available_mw", "wind_available_mw", "import_price_usd_per_mwh",
+              "export_price_usd_per_mwh", "carbon_t_per_mwh", "pue")
+    return replace(coarse_window, **{name: coarse_window.block_mean(getattr(w, name)) for name in series})
 
 
 def job_batch(
