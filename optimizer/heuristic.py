@@ -10,8 +10,8 @@ HiGHS spends most of its time finding a good incumbent. So:
    it has one start binary per job plus the few mode/commitment binaries, and is always
    feasible (starting no job is);
 3. its gap against the LP bound certifies the plan; if the gap exceeds the target, the full MIP
-   is solved with the restricted solution as a *complete* MIP start (a partial start made HiGHS
-   overrun its time limit, see the research notes) in the time that is left.
+   is solved in the time that is left (with the restricted solution as a complete MIP start on
+   Gurobi; HiGHS is solved cold, see :func:`relax_and_fix`) and the better plan is kept.
 """
 
 from __future__ import annotations
@@ -66,15 +66,18 @@ def relax_and_fix(
     if remaining < 1.0:
         result.status = "time_limit"
         return result
-    full = solve(model, replace(options, time_limit_s=remaining), start=restricted.x)
-    full.wall_s = time.perf_counter() - began
-    if not full.has_solution or full.objective > result.objective:
-        result.status = "time_limit" if full.status == "time_limit" else result.status
-        return result
-    full.bound = max(full.bound, bound) if np.isfinite(full.bound) else bound
-    full.gap = max((full.objective - full.bound) / max(abs(full.objective), 1e-9), 0.0)
-    full.message = f"relax-and-fix start, then full MIP: {full.message}"
-    return full
+    # Gurobi takes the restricted plan as a MIP start; HiGHS 1.16 does not (with a start it returned
+    # the start's x next to another objective), and the better of the two plans is kept anyway.
+    start = restricted.x if options.solver == "gurobi" else None
+    full = solve(model, replace(options, time_limit_s=remaining), start=start)
+    full_bound = full.bound if np.isfinite(full.bound) else -np.inf
+    full_is_better = full.has_solution and full.objective < result.objective
+    best = replace(full if full_is_better else result, bound=max(bound, full_bound), wall_s=time.perf_counter() - began,
+                   status=full.status if full.status in ("optimal", "time_limit") else "time_limit")
+    best.gap = max((best.objective - best.bound) / max(abs(best.objective), 1e-9), 0.0)
+    kept = "full MIP" if full_is_better else "restricted"
+    best.message = f"relax-and-fix start, then full MIP ({full.message}); kept the {kept} plan"
+    return best
 
 
 def solve_window(model: CanonicalModel, index: ModelIndex, options: SolveOptions) -> SolveResult:

@@ -234,10 +234,8 @@ def exclusivity_needs(w: WindowInputs, o: ModelOptions) -> tuple[np.ndarray, np.
     min_output = (fleet.has_generator & (fleet.generator_min_mw > 0))[:, None] & o.generator
     battery = ((w.import_price_usd_per_mwh < 0) & (fleet.import_limit_mw > 0)[:, None]) | min_output
     reasons = {
-        "Grid-mode": "export price never above import price" if not grid.any() else
-        f"kept at {int(grid.sum())} site-steps where export price > import price",
-        "Battery-mode": "no negative import price and no generator minimum output" if not battery.any() else
-        f"kept at {int(battery.sum())} site-steps (negative import price or generator minimum output)",
+        "Grid-mode": "export price never above import price at a site that can import and export",
+        "Battery-mode": "no negative import price and no generator minimum output at a site with a battery",
     }
     return grid, battery, reasons
 

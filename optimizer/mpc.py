@@ -83,10 +83,17 @@ class MPCController(Controller):
         solve_options: SolveOptions | None = None,
         fine_hours: float | None = None,
         coarse_factor: int = 4,
+        shrink_at_run_end: bool = True,
     ) -> None:
         """``fine_hours``: a variable-resolution horizon -- control-interval steps for the first
         ``fine_hours``, then steps ``coarse_factor`` intervals long (series averaged, jobs starting
-        only at step boundaries, a coarse step's job load pro rata). None = full resolution."""
+        only at step boundaries, a coarse step's job load pro rata). None = full resolution.
+
+        ``shrink_at_run_end``: in the run's last horizon the window ends with the run. A run is
+        valued up to its end (jobs still running are charged their remaining energy at the tail
+        price, batteries valued at their terminal value) -- exactly a window ending there, which
+        is also what the perfect-information bound solves; a horizon past the end would let the
+        controller defer jobs beyond what the run measures."""
         if fine_hours is not None and variant == "energy-only":
             raise ValueError("the energy-only variant's naive workload needs a full-resolution horizon")
         if coarse_factor < 1:
@@ -95,6 +102,7 @@ class MPCController(Controller):
         self.variant = variant
         self.horizon_hours = horizon_hours
         self.fine_hours, self.coarse_factor = fine_hours, int(coarse_factor)
+        self.shrink_at_run_end = shrink_at_run_end
         self.solve_options = solve_options or SolveOptions(time_limit_s=20.0, mip_gap=1e-3)
         self.name = "mpc" if variant == "joint" else f"mpc-{variant}"
         self.previous: tuple[WindowInputs, Plan, float] | None = None
@@ -112,6 +120,7 @@ class MPCController(Controller):
             "solver": options.solver, "time_limit_s": options.time_limit_s, "mip_gap": options.mip_gap,
             "threads": options.threads, "forecaster": self.forecaster.spec,
             "fine_hours": self.fine_hours, "coarse_factor": self.coarse_factor if self.fine_hours else None,
+            "shrink_at_run_end": self.shrink_at_run_end,
         }
 
     def _horizon_hours(self) -> float:
@@ -121,6 +130,9 @@ class MPCController(Controller):
         """The window this observation gives: forecasts, state, paced budget."""
         interval = observation.interval_h
         steps = int(round(self._horizon_hours() / interval))
+        if self.shrink_at_run_end:
+            steps_left = int(round((observation.run_hours - observation.elapsed_h) / interval))
+            steps = max(min(steps, steps_left), 1)
         signals = forecast_signals(self.forecaster, observation, steps)
         jobs = (
             job_batch(observation.queued, self.fleet, observation.elapsed_h, interval)
@@ -129,7 +141,7 @@ class MPCController(Controller):
         window = window_inputs(
             self.scenario, signals, fleet=self.fleet, soc_initial_mwh=np.asarray(observation.soc_mwh, dtype=float),
             jobs=jobs, running=running_jobs(observation),
-            carbon_budget_tco2=paced_budget(self.scenario, observation, steps * interval),
+            carbon_budget_tco2=paced_budget(self.scenario, observation, steps * interval), step_hours=interval,
         )
         if self.fine_hours is None:
             return window

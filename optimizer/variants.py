@@ -7,7 +7,8 @@ beaten by more than its MIP gap.
 
 * ``joint`` -- everything optimised together.
 * ``compute-only`` -- job starts and routing optimised as if all energy came from the grid at the
-  import price (and nothing else: no carbon price or budget, no local assets); the energy side then runs
+  import price, within the grid connection's limit (no carbon price or budget, no local assets);
+  the energy side then runs
   passively (:func:`passive_dispatch`): renewables first, grid for the rest, battery idle, no
   export (surplus renewables are curtailed).
 * ``energy-only`` -- workload fixed by a naive rule (:func:`naive_workload`): each job starts at
@@ -70,8 +71,8 @@ def _solve_plan(
 def passive_dispatch(w: WindowInputs, plan: Plan) -> Plan:
     """Passive energy side for a given workload: renewables first, then the grid up to its limit,
     then the generator (if any) within its limits; surplus renewables are curtailed (exporting is
-    a market decision a passive energy side does not take). The battery stays idle at its
-    initial SOC. Load that
+    a market decision a passive energy side does not take; only a generator's minimum output that
+    nothing else absorbs is exported). The battery stays idle at its initial SOC. Load that
     none of this covers is shed from inference at the site (served rate reduced)."""
     fleet = w.fleet
     load = plan.facility_load_mw(w)
@@ -79,14 +80,19 @@ def passive_dispatch(w: WindowInputs, plan: Plan) -> Plan:
     used = np.minimum(renewable, load)
     imports = np.minimum(load - used, fleet.import_limit_mw[:, None])
     deficit = load - used - imports
-    short = (deficit > 1e-9) & fleet.has_generator[:, None]
+    # a generator held at its minimum output above the deficit hands the surplus back by lower
+    # imports, then less renewable use, then export; where even that cannot absorb it, it stays off
+    absorbable = imports + used + fleet.export_limit_mw[:, None]
+    short = ((deficit > 1e-9) & fleet.has_generator[:, None]
+             & (fleet.generator_min_mw[:, None] - deficit <= absorbable + 1e-9))
     generator = np.where(short, np.clip(np.maximum(deficit, fleet.generator_min_mw[:, None]), 0.0,
                                         fleet.generator_max_mw[:, None]), 0.0)
-    # a generator held at its minimum output above the deficit: back off imports, then renewables
     surplus = np.maximum(generator - deficit, 0.0)
     backed_off = np.minimum(imports, surplus)
     imports -= backed_off
-    used -= np.minimum(used, surplus - backed_off)
+    curtailed = np.minimum(used, surplus - backed_off)
+    used -= curtailed
+    forced_export = surplus - backed_off - curtailed
     deficit = np.maximum(deficit - generator, 0.0)
     served = plan.served_req_per_s.copy()
     if (deficit > 1e-9).any():
@@ -94,7 +100,7 @@ def passive_dispatch(w: WindowInputs, plan: Plan) -> Plan:
         inference_mw = np.einsum("kst,k->st", served, fleet.class_energy_mw_per_req_s) * w.pue
         keep = np.clip(1.0 - deficit / np.maximum(inference_mw, 1e-12), 0.0, 1.0)
         served *= np.where(deficit > 1e-9, keep, 1.0)[None, :, :]
-    exports = np.zeros_like(used)
+    exports = forced_export
     return Plan(
         plan.start_job, plan.start_site, plan.start_step, served, used, imports, exports,
         np.zeros_like(used), np.zeros_like(used), np.repeat(w.soc_initial_mwh[:, None], w.n_steps, axis=1),
@@ -155,7 +161,7 @@ def run_variant(w: WindowInputs, variant: str, solve_options: SolveOptions | Non
         raise ValueError(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
     if variant == "compute-only":
         grid_only = ModelOptions(battery=False, generator=False, renewables=False, export=False,
-                                 import_unlimited=True, carbon_budget=False)
+                                 carbon_budget=False)
         carbon_blind = w.with_changes(carbon_price_usd_per_tco2=0.0)
         workload, result = _solve_plan(carbon_blind, grid_only, solve_options, variant)
         plan = passive_dispatch(w, workload)

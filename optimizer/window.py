@@ -184,8 +184,11 @@ def job_batch(
 ) -> JobBatch:
     """Convert jobs (times in hours after the run start) to whole steps relative to the window.
 
-    Durations round up and releases round up to the next step boundary; deadlines round down,
-    so a converted job never breaks its true release or deadline.
+    Releases round up to the next step boundary and durations up to whole steps. The latest
+    start is the last step boundary at or before ``deadline - duration`` (exact hours), so every
+    start the plant could make is allowed; ``deadline_step = latest start + duration_steps`` may
+    then lie up to one step past the true deadline, which the job (running its true duration)
+    still meets.
     """
     if not jobs:
         return JobBatch.empty(fleet.n_sites)
@@ -205,7 +208,8 @@ def job_batch(
         power_mw=power,
         duration_steps=np.ceil(duration / step_hours - eps).astype(np.int64),
         release_step=np.maximum(np.ceil(release / step_hours - eps), 0).astype(np.int64),
-        deadline_step=np.floor(deadline / step_hours + eps).astype(np.int64),
+        deadline_step=np.floor((deadline - duration) / step_hours + eps).astype(np.int64)
+        + np.ceil(duration / step_hours - eps).astype(np.int64),
         value_usd=np.array([j.value_usd for j in jobs]),
         eligible=eligible,
     )
@@ -220,16 +224,24 @@ def window_inputs(
     jobs: JobBatch | None = None,
     running: RunningJobs | None = None,
     carbon_budget_tco2: float | None = None,
+    step_hours: float | None = None,
 ) -> WindowInputs:
     """Assemble window inputs from signal frames (see :func:`scenarios.arrays.nominal_signals`).
 
-    The window is the frames' index; its step is their spacing. ``jobs`` defaults to the
+    The window is the frames' index; its step is ``step_hours``, else the index's frequency or
+    spacing (a one-step window needs one of the first two). ``jobs`` defaults to the
     scenario's explicit jobs, ``soc_initial_mwh`` to the scenario's initial SOC and the budget
     to the scenario's whole budget.
     """
     fleet = build_fleet(scenario) if fleet is None else fleet
     index = signals["import_price"].index
-    step_hours = (index[1] - index[0]).total_seconds() / 3600.0 if len(index) > 1 else 1.0
+    if step_hours is None:
+        if index.freq is not None:
+            step_hours = pd.Timedelta(index.freq).total_seconds() / 3600.0
+        elif len(index) > 1:
+            step_hours = (index[1] - index[0]).total_seconds() / 3600.0
+        else:
+            raise ValueError("a one-step window needs step_hours (or an index with a frequency)")
     start = index[0]
 
     def sites(name: str) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 One offline MILP over the whole run with everything a clairvoyant operator would know: the
 *realised* signals (averaged to the control interval) and every job that will be submitted,
-each at its real release time (latest starts as in :func:`simulator.controllers.exact_job_batch`).
+each at its real release time (latest starts as in :func:`optimizer.window.job_batch`).
 It is the joint model (:func:`optimizer.variants.run_variant`)
 on :func:`optimizer.window.window_inputs` over the run, valued by the optimizer's accounting.
 
@@ -22,10 +22,9 @@ import pandas as pd
 from optimizer.plan import Plan
 from optimizer.solvers import SolveOptions
 from optimizer.variants import run_variant
-from optimizer.window import WindowInputs, window_inputs
+from optimizer.window import WindowInputs, job_batch, window_inputs
 from scenarios.arrays import Fleet
 from scenarios.schema import Scenario
-from simulator.controllers import exact_job_batch
 from simulator.processes import Submission
 
 DEFAULT_BOUND_OPTIONS = SolveOptions(time_limit_s=600.0, mip_gap=1e-3)
@@ -53,7 +52,7 @@ def perfect_information_bound(
     """Solve the whole run as one window on realised data with all submitted jobs known."""
     options = DEFAULT_BOUND_OPTIONS if solve_options is None else solve_options
     step_hours = scenario.run.control_interval_minutes / 60.0
-    jobs = exact_job_batch([s.job for s in submissions], fleet, 0.0, step_hours)
+    jobs = job_batch([s.job for s in submissions], fleet, 0.0, step_hours)
     w = window_inputs(scenario, run_signals, fleet=fleet, jobs=jobs)
     result = run_variant(w, "joint", options)
     return BoundResult(result.kpis["benefit_usd"], result.kpis, result.solve.status, result.solve.gap,

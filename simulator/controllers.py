@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import replace
-
-import numpy as np
-
 from forecasts import make_forecaster
-from optimizer.control import Controller, GreedyController, LocalController, Observation
+from optimizer.control import Controller, GreedyController, LocalController
 from optimizer.mpc import MPCController
 from optimizer.solvers import SolveOptions
-from optimizer.window import JobBatch, WindowInputs, job_batch
-from scenarios.arrays import Fleet
-from scenarios.schema import Scenario, TrainingJob
+from scenarios.schema import Scenario
 
 #: controller name -> what it does
 CONTROLLERS: dict[str, str] = {
@@ -26,56 +19,6 @@ CONTROLLERS: dict[str, str] = {
 MPC_VARIANTS = {"mpc": "joint", "mpc-compute-only": "compute-only", "mpc-energy-only": "energy-only"}
 
 
-def exact_job_batch(jobs: Sequence[TrainingJob], fleet: Fleet, window_start_h: float, step_hours: float) -> JobBatch:
-    """:func:`optimizer.window.job_batch` with the latest start computed from the real duration.
-
-    ``job_batch`` rounds the deadline down and the duration up *separately*, so the latest start
-    ``deadline_step - duration_steps`` can fall up to two steps before the true latest start
-    ``deadline - duration``: a job that the plant can still finish in time looks infeasible to
-    the model. Here ``deadline_step = floor((deadline - duration - t0) / dt) + duration_steps``:
-    every start the model allows finishes by the true deadline (the real duration is at most
-    ``duration_steps`` steps), and every step start the plant could make is allowed.
-    """
-    batch = job_batch(jobs, fleet, window_start_h, step_hours)
-    if not batch.n_jobs:
-        return batch
-    latest = np.array([j.deadline_h - j.duration_h for j in jobs]) - window_start_h
-    latest_step = np.floor(latest / step_hours + 1e-9).astype(np.int64)
-    return replace(batch, deadline_step=latest_step + batch.duration_steps)
-
-
-class FiniteRunMPC(MPCController):
-    """The MPC with a horizon that shrinks to the run's end in its last horizon.
-
-    A run is valued up to its end (jobs running then are charged their remaining energy at the
-    tail price, the battery's energy at its terminal value): exactly the objective of one
-    window that ends with the run, which is what the perfect-information bound solves. A
-    horizon reaching past the end would let the MPC defer jobs beyond the run, where the run's
-    accounting cannot see them; shrinking it makes the MPC optimise what is measured.
-    """
-
-    def __init__(self, *args: object, shrink_at_run_end: bool = True, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.shrink_at_run_end = shrink_at_run_end
-
-    def window(self, observation: Observation) -> WindowInputs:
-        full = self.horizon_hours
-        interval = observation.interval_h
-        left_h = round((observation.run_hours - observation.elapsed_h) / interval) * interval
-        if self.shrink_at_run_end and left_h < self._horizon_hours():
-            self.horizon_hours = max(left_h, interval)
-        try:
-            w = super().window(observation)
-        finally:
-            self.horizon_hours = full
-        if observation.queued:
-            w = w.with_changes(jobs=exact_job_batch(observation.queued, self.fleet, observation.elapsed_h, interval))
-        return w
-
-    def config(self) -> dict[str, object]:
-        return {**super().config(), "shrink_at_run_end": self.shrink_at_run_end}
-
-
 def make_controller(
     name: str,
     scenario: Scenario | None = None,
@@ -86,14 +29,17 @@ def make_controller(
     mip_gap: float = 1e-3,
     horizon_hours: float | None = None,
     shrink_at_run_end: bool = True,
+    fine_hours: float | None = None,
+    coarse_factor: int = 4,
 ) -> Controller:
     """A controller by name (see :data:`CONTROLLERS`).
 
     MPC controllers forecast with ``make_forecaster(forecast, seed)`` (pass the run's seed so
     forecast errors are common random numbers across controllers) and solve with ``solver``
     within ``time_limit_s`` (a hard deadline of 1.5 x that interrupts HiGHS). ``horizon_hours``
-    defaults to the scenario's; with ``shrink_at_run_end`` it stops at the run's end
-    (:class:`FiniteRunMPC`). ``scenario`` is only checked for consistency of the horizon.
+    defaults to the scenario's; with ``shrink_at_run_end`` it stops at the run's end;
+    ``fine_hours``/``coarse_factor`` give a variable-resolution horizon (see
+    :class:`optimizer.mpc.MPCController`). ``scenario`` is only checked for consistency of the horizon.
     Heuristics ignore the forecast and solver arguments.
     """
     if name not in CONTROLLERS:
@@ -112,5 +58,6 @@ def make_controller(
             raise ValueError(f"horizon_hours ({horizon_hours:g}) must be a positive multiple of the control interval")
     options = SolveOptions(solver=solver, time_limit_s=time_limit_s, mip_gap=mip_gap,  # type: ignore[arg-type]
                            deadline_s=1.5 * time_limit_s)
-    return FiniteRunMPC(make_forecaster(forecast, seed), variant=MPC_VARIANTS[name], horizon_hours=horizon_hours,
-                        solve_options=options, shrink_at_run_end=shrink_at_run_end)
+    return MPCController(make_forecaster(forecast, seed), variant=MPC_VARIANTS[name], horizon_hours=horizon_hours,
+                         solve_options=options, shrink_at_run_end=shrink_at_run_end, fine_hours=fine_hours,
+                         coarse_factor=coarse_factor)
