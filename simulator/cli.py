@@ -21,15 +21,16 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-# aidc run / aidc compare live in their own module (light at import: argparse only)
+# aidc run / aidc compare / aidc sweep live in their own modules (light at import: argparse only)
 from simulator.commands import add_compare_parser, add_run_parser, run_compare, run_run  # noqa: F401
+from simulator.sweep_command import add_sweep_parser, run_sweep  # noqa: F401
 
 if TYPE_CHECKING:
     from scenarios import Scenario
 
 #: Subcommands in the order ``aidc --help`` lists them. Each name ``n`` needs the functions
 #: ``add_<n>_parser`` and ``run_<n>`` in this module (hyphens become underscores).
-COMMANDS: tuple[str, ...] = ("scenarios", "validate", "plan", "run", "compare")
+COMMANDS: tuple[str, ...] = ("scenarios", "validate", "plan", "run", "compare", "sweep")
 
 #: Exceptions (matched by class name anywhere in the MRO, so this module imports none of the
 #: packages that define them) that mean "the input is wrong", not "the code is wrong".

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from simulator.results import RunResult
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 SUPPLY = (  # column, label, colour: stacked from the bottom
     ("renewable_used_mw", "renewables", "#4daf4a"),
@@ -68,3 +74,258 @@ def plot_dispatch(result: RunResult, path: str | Path | None = None, dpi: int = 
         figure.savefig(path, dpi=dpi)
         plt.close(figure)
     return figure
+
+
+# ---------------------------------------------------------------------------------------------
+# more plots of a run: SOC, routing, carbon against the budget
+
+
+def _figure(**kwargs: object) -> Figure:
+    """A figure outside pyplot: no global backend or figure registry is touched (scripts, the
+    CLI and worker processes need no display; a notebook shows the returned figure)."""
+    from matplotlib.figure import Figure
+
+    return Figure(**kwargs)  # type: ignore[arg-type]
+
+
+def _finish(figure: Figure, path: str | Path | None, dpi: int) -> Figure:
+    """Lay out, save when ``path``, return the figure."""
+    figure.tight_layout()
+    if path is not None:
+        figure.savefig(path, dpi=dpi)
+    return figure
+
+
+def _title(result: RunResult, what: str) -> str:
+    m = result.manifest
+    # the spec's first parameter only (the manifest holds every parameter of the forecaster)
+    forecast = f" | forecast {str(m['forecaster']).split(',')[0]}" if m.get("forecaster") else ""
+    return f"{what} | {m.get('scenario')} | {m.get('controller_name')}{forecast} | seed {m.get('seed')}"
+
+
+def _naive_times(frame: pd.DataFrame) -> np.ndarray:
+    return frame["time"].dt.tz_convert(None).to_numpy()
+
+
+def plot_soc(result: RunResult, path: str | Path | None = None, dpi: int = 110) -> Figure:
+    """Battery state of charge (MWh) per site over the run, with charge and discharge power
+    (MW) below; sites without a battery are left out. Returns the figure; saves it when ``path``."""
+    ticks = result.ticks
+    present = result.manifest.get("accounting", {}).get("battery_present")
+    sites = list(dict.fromkeys(ticks["site"]))
+    if present is not None:
+        sites = [site for site, has in zip(sites, present, strict=False) if has]
+    figure = _figure(figsize=(12, 5.5))
+    soc_axis, power_axis = figure.subplots(2, 1, sharex=True, height_ratios=(2, 1))
+    for site in sites:
+        frame = ticks[ticks["site"] == site]
+        time = _naive_times(frame)
+        line, = soc_axis.step(time, frame["soc_mwh"].to_numpy(), where="post", label=site)
+        power = frame["charge_mw"].to_numpy() - frame["discharge_mw"].to_numpy()
+        power_axis.step(time, power, where="post", color=line.get_color(), lw=0.9)
+    soc_axis.set_ylabel("state of charge (MWh)")
+    power_axis.set_ylabel("charge (+) /\ndischarge (-) MW")
+    power_axis.axhline(0.0, color="black", lw=0.5)
+    if sites:
+        soc_axis.legend(loc="upper right", fontsize=8, ncol=min(len(sites), 6))
+    else:
+        soc_axis.text(0.5, 0.5, "no site has a battery", ha="center", va="center", transform=soc_axis.transAxes)
+    soc_axis.set_title(_title(result, "battery"), fontsize=10)
+    return _finish(figure, path, dpi)
+
+
+def plot_routing(result: RunResult, path: str | Path | None = None, dpi: int = 110) -> Figure:
+    """Inference routing over time: per class, the requests/s served at each site (stacked) and
+    those dropped (red, on top). Returns the figure; saves it when ``path``."""
+    routing = result.routing
+    classes = list(dict.fromkeys(routing["class"]))
+    sites = list(dict.fromkeys(result.ticks["site"]))
+    from matplotlib import colormaps
+
+    colours = dict(zip(sites, colormaps["tab10"].colors * (len(sites) // 10 + 1), strict=False))
+    figure = _figure(figsize=(12, 2.4 * max(len(classes), 1) + 0.6))
+    axes = figure.subplots(max(len(classes), 1), 1, sharex=True, squeeze=False)
+    for axis, name in zip(axes[:, 0], classes, strict=False):
+        frame = routing[routing["class"] == name]
+        served = frame.pivot_table(index="time", columns="site", values="served_req_per_s", aggfunc="sum",
+                                   sort=False)
+        dropped = frame.groupby("time", sort=False)["dropped_req_per_s"].sum()
+        time = served.index.tz_convert(None).to_numpy()
+        layers = [served[site].to_numpy() for site in served.columns] + [dropped.reindex(served.index).to_numpy()]
+        axis.stackplot(time, *layers, labels=[*served.columns, "dropped"], step="post", alpha=0.85,
+                       colors=[colours[site] for site in served.columns] + ["#e41a1c"])
+        axis.set_ylabel(f"{name}\nrequests/s")
+        axis.set_xlim(time[0], time[-1])
+    if not classes:
+        axes[0, 0].text(0.5, 0.5, "no inference classes", ha="center", va="center", transform=axes[0, 0].transAxes)
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color=colours[site], label=site) for site in sites] + [Patch(color="#e41a1c", label="dropped")]
+    axes[0, 0].legend(handles=handles, loc="upper right", fontsize=8, ncol=len(handles))
+    axes[0, 0].set_title(_title(result, "inference served by site"), fontsize=10)
+    return _finish(figure, path, dpi)
+
+
+def plot_carbon(result: RunResult, path: str | Path | None = None, dpi: int = 110) -> Figure:
+    """Cumulative emissions (tCO2) per site (stacked) against the run's budget and its pro-rata
+    pace (budget x elapsed share of the run). Returns the figure; saves it when ``path``."""
+    ticks = result.ticks
+    per_site = ticks.pivot_table(index="time", columns="site", values="emissions_t", aggfunc="sum", sort=False)
+    cumulative = per_site.cumsum()
+    time = cumulative.index.tz_convert(None).to_numpy()
+    figure = _figure(figsize=(12, 4))
+    axis = figure.subplots()
+    axis.stackplot(time, *[cumulative[site].to_numpy() for site in cumulative.columns], labels=list(cumulative.columns),
+                   alpha=0.8, step="post")
+    axis.step(time, cumulative.sum(axis=1).to_numpy(), where="post", color="black", lw=1.2, label="fleet total")
+    budget = float(result.kpis.get("budget_tco2", np.nan))
+    if np.isfinite(budget):
+        tick_h = float(result.manifest.get("accounting", {}).get("tick_hours", 0.0) or 0.0)
+        run_h = float(result.manifest.get("days", 0.0)) * 24.0
+        elapsed = np.arange(1, len(time) + 1) * tick_h
+        if run_h > 0 and tick_h > 0:
+            axis.plot(time, budget * elapsed / run_h, color="#e41a1c", ls=":", lw=1.2, label="budget pro rata")
+        axis.axhline(budget, color="#e41a1c", lw=1.2, label=f"budget {budget:,.0f} t")
+    axis.set_ylabel("cumulative emissions (tCO2)")
+    axis.set_xlim(time[0], time[-1])
+    axis.legend(loc="upper left", fontsize=8, ncol=4)
+    use = result.kpis.get("budget_use_fraction", np.nan)
+    axis.set_title(_title(result, f"carbon: {result.kpis.get('emissions_tco2', np.nan):,.1f} t, "
+                                  f"budget use {use:.1%}"), fontsize=10)
+    return _finish(figure, path, dpi)
+
+
+# ---------------------------------------------------------------------------------------------
+# plots of many runs (``aidc compare --out``, a sweep's runs table) and of the offline study
+
+
+def _mean_std(values: pd.Series) -> tuple[float, float, int]:
+    array = np.asarray(values, dtype=float)
+    array = array[np.isfinite(array)]
+    if not array.size:
+        return np.nan, np.nan, 0
+    return float(array.mean()), float(array.std(ddof=1)) if array.size > 1 else 0.0, int(array.size)
+
+
+def plot_comparison(runs: pd.DataFrame, kpi: str = "benefit_usd", by: str = "controller", hue: str | None = "forecast",
+                    path: str | Path | None = None, dpi: int = 110, ax: Axes | None = None) -> Figure:
+    """Bars of ``kpi``'s mean over seeds per ``by`` (grouped by ``hue`` when the table has it),
+    error bars one standard deviation (ddof 1). ``runs``: one row per run (a sweep's runs
+    table, the CSV of ``aidc compare --out``). Returns the figure; saves it when ``path``."""
+    frame = runs
+    if kpi not in frame.columns:
+        raise ValueError(f"no column {kpi!r} in the runs table")
+    groups = list(dict.fromkeys(frame[by]))
+    hues = list(dict.fromkeys(frame[hue])) if hue is not None and hue in frame.columns else [None]
+    # per group, the hue levels it has (a heuristic has only forecast "n/a"), bars centred on the group
+    per_group = []  # per group: (hue index, mean, std) of the hue levels present
+    for group in groups:
+        rows = frame[frame[by] == group]
+        stats = []
+        for h, level in enumerate(hues):
+            mean, std, count = _mean_std(rows[kpi] if level is None else rows.loc[rows[hue] == level, kpi])
+            if count:
+                stats.append((h, mean, std))
+        per_group.append(stats)
+    widest = max([len(stats) for stats in per_group] + [1])
+    width = 0.8 / widest
+    bars = [(g + width * (i - (len(stats) - 1) / 2), h, mean, std, width)  # (x, hue index, mean, std, width)
+            for g, stats in enumerate(per_group) for i, (h, mean, std) in enumerate(stats)]
+    if ax is None:
+        figure = _figure(figsize=(min(max(6.0, 0.9 * len(groups) * widest + 2), 16), 4))
+        axis = figure.subplots()
+    else:
+        axis, figure = ax, ax.get_figure()
+    for h, level in enumerate(hues):
+        mine = [bar for bar in bars if bar[1] == h]
+        if mine:
+            axis.bar([b[0] for b in mine], [b[2] for b in mine], width=[0.95 * b[4] for b in mine],
+                     yerr=[b[3] for b in mine], capsize=3, color=f"C{h % 10}",
+                     label=None if level is None else str(level))
+    axis.set_xticks(range(len(groups)), [str(g) for g in groups], rotation=15 if len(groups) > 4 else 0)
+    axis.set_ylabel(kpi)
+    axis.axhline(0.0, color="black", lw=0.5)
+    if hues != [None]:
+        axis.legend(title=hue, fontsize=8, title_fontsize=8)
+    axis.set_title(f"{kpi}: mean ± std over seeds", fontsize=10)
+    return _finish(figure, path, dpi) if ax is None else figure
+
+
+def plot_kpi_vs_forecast_error(runs: pd.DataFrame, kpi: str = "regret_usd", error: str = "forecast_sigma_24h",
+                               path: str | Path | None = None, dpi: int = 110, ax: Axes | None = None) -> Figure:
+    """``kpi`` (mean ± std over seeds) against the forecast-error level, one line per controller
+    (and scenario variant when there are several). Controllers without a forecast (heuristics:
+    no value in ``error``) are horizontal lines with a band of one std. Returns the figure;
+    saves it when ``path``."""
+    frame = runs
+    for column in (kpi, error, "controller"):
+        if column not in frame.columns:
+            raise ValueError(f"no column {column!r} in the runs table")
+    if ax is None:
+        figure = _figure(figsize=(8, 4.5))
+        axis = figure.subplots()
+    else:
+        axis, figure = ax, ax.get_figure()
+    several = "variant" in frame.columns and frame["variant"].nunique() > 1
+    keys = ["controller", "variant"] if several else ["controller"]
+    levels = np.sort(frame[error].dropna().unique())
+    span = (levels.min(), levels.max()) if levels.size else (0.0, 1.0)
+    for key, group in frame.groupby(keys, sort=False):
+        label = " / ".join(map(str, key)) if isinstance(key, tuple) else str(key)
+        with_level = group[group[error].notna()]
+        if len(with_level):
+            stats = [(level, *_mean_std(rows[kpi])) for level, rows in with_level.groupby(error)]
+            x = np.array([s[0] for s in stats], dtype=float)
+            axis.errorbar(x, [s[1] for s in stats], yerr=[s[2] for s in stats], marker="o", capsize=3, label=label)
+        else:
+            mean, std, count = _mean_std(group[kpi])
+            if count:
+                line, = axis.plot(span, (mean, mean), ls="--", label=f"{label} (no forecast)")
+                axis.fill_between(span, mean - std, mean + std, color=line.get_color(), alpha=0.15)
+    axis.set_xlabel("forecast error σ at 24 h lead (fraction)" if error == "forecast_sigma_24h" else error)
+    axis.set_ylabel(kpi)
+    axis.legend(fontsize=8)
+    axis.set_title(f"{kpi} against forecast error: mean ± std over seeds", fontsize=10)
+    return _finish(figure, path, dpi) if ax is None else figure
+
+
+def plot_offline_study(table: pd.DataFrame, path: str | Path | None = None, rich: pd.DataFrame | None = None,
+                       dpi: int = 110) -> Figure:
+    """The offline study (:func:`optimizer.offline.offline_table`, rows = variants): total
+    benefit, emissions against the budget, and the cost parts per variant; with ``rich`` (the
+    generation-rich scenario's table) side by side. Returns the figure; saves it when ``path``."""
+    tables = {"base": table} if rich is None else {"base": table, "generation-rich": rich}
+    variants = list(table.index)
+    figure = _figure(figsize=(15, 5.0))
+    benefit_axis, carbon_axis, cost_axis = figure.subplots(1, 3)
+    width = 0.8 / len(tables)
+    x = np.arange(len(variants))
+    for i, (name, frame) in enumerate(tables.items()):
+        offset = -0.4 + width * (i + 0.5)
+        benefit_axis.bar(x + offset, frame.loc[variants, "benefit_usd"] / 1e3, width * 0.95, label=name)
+        carbon_axis.bar(x + offset, frame.loc[variants, "emissions_tco2"], width * 0.95, label=name)
+        # the budget is not a column of the table: emissions / budget use, where a budget applies
+        ratios = (frame["emissions_tco2"] / frame["budget_use_fraction"]).to_numpy(dtype=float)
+        ratios = ratios[np.isfinite(ratios)]
+        budget = float(np.median(ratios)) if ratios.size else np.nan
+        if np.isfinite(budget):
+            carbon_axis.axhline(budget, color=f"C{i}", ls="--", lw=1, label=f"{name} budget")
+    parts = [("import_cost_usd", "import"), ("fuel_cost_usd", "fuel"), ("battery_degradation_usd", "battery wear"),
+             ("carbon_cost_usd", "carbon"), ("budget_penalty_usd", "budget penalty")]
+    bottom = np.zeros(len(variants))
+    for column, label in parts:
+        if column in table.columns:
+            values = table.loc[variants, column].to_numpy(dtype=float) / 1e3
+            cost_axis.bar(x, values, 0.6, bottom=bottom, label=label)
+            bottom = bottom + values
+    for axis, ylabel in ((benefit_axis, "total benefit (kUSD)"), (carbon_axis, "emissions (tCO2)"),
+                         (cost_axis, "costs, base scenario (kUSD)")):
+        axis.set_xticks(x, variants, rotation=30, ha="right")
+        axis.set_ylabel(ylabel)
+        axis.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=3, frameon=False)
+    cost_axis.set_ylim(0.0, 1.08 * max(float(bottom.max()), 1e-9))
+    low = min(float(frame["benefit_usd"].min()) for frame in tables.values()) / 1e3
+    high = max(float(frame["benefit_usd"].max()) for frame in tables.values()) / 1e3
+    benefit_axis.set_ylim(low - 0.15 * (high - low + 1e-9), high + 0.1 * (high - low + 1e-9))  # differences matter
+    figure.suptitle("offline study: one MILP over the run per model variant", fontsize=10)
+    return _finish(figure, path, dpi)

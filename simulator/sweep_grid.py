@@ -1,0 +1,402 @@
+"""The grid of a sweep: controllers x forecasts x seeds x scenario variants of one scenario.
+
+:class:`SweepGrid` is built from keyword arguments, from a small TOML file
+(:meth:`SweepGrid.from_toml`) or from the ``aidc sweep`` options, checked before anything runs,
+and expanded by :meth:`SweepGrid.runs` into :class:`RunSpec` -- one per run, each with a
+deterministic id. Heuristic controllers use no forecast and appear once per (variant, seed).
+Running the grid is :mod:`simulator.sweep`.
+
+A grid file::
+
+    scenario = "us-3site"            # built-in name, or a TOML file relative to this one
+    controllers = ["mpc", "greedy", "local"]
+    forecasts = ["perfect", "noisy:sigma_24h=0.1", "noisy:sigma_24h=0.3"]
+    seeds = "1-3"                    # or [1, 2, 3]
+    days = 1
+    bound = true                     # also solve the perfect-information bound: regret_usd
+    [variants]                       # default: one variant "base" without overrides
+    base = {}
+    rich = { generation_scale = 2.0, carbon = { price_usd_per_tco2 = 60.0 } }
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from scenarios.schema import Scenario
+
+MPC_CONTROLLERS = ("mpc", "mpc-compute-only", "mpc-energy-only")  # the controllers that forecast
+HEURISTIC_CONTROLLERS = ("greedy", "local")
+NO_FORECAST = "n/a"  # the forecast column of a heuristic's runs
+#: parameter columns of the runs table (before the KPIs)
+RUN_COLUMNS = ("run_id", "scenario", "variant", "controller", "forecast", "forecast_sigma_24h", "seed", "days")
+
+
+class SweepSpecError(ValueError):
+    """A grid that cannot be run (unknown controller, bad variant, malformed TOML ...)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# the grid
+
+
+def parse_value(text: str) -> object:
+    """A TOML value (``2``, ``0.5``, ``true``, ``"x"``, ``[1, 2]``); a bare word stays a string."""
+    try:
+        return tomllib.loads(f"value = {text}")["value"]
+    except tomllib.TOMLDecodeError:
+        return text.strip()
+
+
+@dataclass(frozen=True)
+class ScenarioVariant:
+    """A named set of overrides of scenario fields, e.g. ``rich`` = ``{generation_scale: 2}``.
+
+    Keys are field names of :class:`scenarios.schema.Scenario`, dotted for nested fields
+    (``carbon.price_usd_per_tco2``, ``run.horizon_hours``); ``base`` has no overrides.
+    """
+
+    name: str
+    overrides: tuple[tuple[str, object], ...] = ()
+
+    @classmethod
+    def parse(cls, text: str) -> ScenarioVariant:
+        """``"base"``, ``"generation_scale=2"`` (named after itself) or
+        ``"rich:generation_scale=4,carbon.price_usd_per_tco2=60"``."""
+        text = text.strip()
+        name, colon, rest = text.partition(":")
+        if not colon:
+            name, rest = ("", text) if "=" in text else (text, "")
+        overrides = []
+        for item in filter(None, (part.strip() for part in rest.split(","))):
+            key, equals, value = item.partition("=")
+            if not equals or not key.strip() or not value.strip():
+                raise SweepSpecError(f"scenario variant {text!r}: write name:field=value,field=value")
+            overrides.append((key.strip(), parse_value(value)))
+        name = name.strip() or ",".join(f"{key}={value}" for key, value in overrides)
+        if not name:
+            raise SweepSpecError(f"scenario variant {text!r}: empty")
+        return cls(name, tuple(overrides))
+
+    @classmethod
+    def from_mapping(cls, name: str, overrides: Mapping[str, object]) -> ScenarioVariant:
+        """From a TOML table, nested tables flattened to dotted keys."""
+        flat: list[tuple[str, object]] = []
+
+        def walk(prefix: str, table: Mapping[str, object]) -> None:
+            for key, value in table.items():
+                if isinstance(value, Mapping):
+                    walk(f"{prefix}{key}.", value)
+                else:
+                    flat.append((f"{prefix}{key}", value))
+
+        walk("", overrides)
+        return cls(name, tuple(flat))
+
+    def apply(self, scenario: Scenario) -> Scenario:
+        """The scenario with the overrides set, validated again like a loaded file."""
+        from pydantic import ValidationError
+
+        from scenarios.schema import Scenario as ScenarioModel
+
+        if not self.overrides:
+            return scenario
+        data = scenario.model_dump(mode="python")
+        for key, value in self.overrides:
+            *parents, last = key.split(".")
+            table = data
+            for part in parents:
+                table = table.get(part) if isinstance(table, dict) else None
+                if not isinstance(table, dict):
+                    raise SweepSpecError(f"scenario variant {self.name!r}: {key}: no such table in the scenario")
+            if last not in table:
+                raise SweepSpecError(f"scenario variant {self.name!r}: {key}: no such scenario field")
+            table[last] = value
+        try:
+            return ScenarioModel.model_validate(data)
+        except ValidationError as error:
+            first = error.errors()[0]
+            where = ".".join(map(str, first["loc"]))
+            raise SweepSpecError(f"scenario variant {self.name!r}: {where}: {first['msg']}") from None
+
+    def to_dict(self) -> dict[str, object]:
+        return dict(self.overrides)
+
+
+BASE = ScenarioVariant("base")
+
+
+def forecast_sigma_24h(forecast: str | None) -> float:
+    """The forecast-error level of a spec: 0 for ``perfect``, ``sigma_24h`` for ``noisy``, else NaN."""
+    from forecasts.registry import parse_forecast_spec
+
+    if forecast is None:
+        return math.nan
+    name, params = parse_forecast_spec(forecast)
+    if name == "perfect":
+        return 0.0
+    if name == "noisy" and "sigma_24h" in params:
+        try:
+            return float(params["sigma_24h"])  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return math.nan
+    return math.nan
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-") or "x"
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of a sweep: everything that determines its result."""
+
+    scenario: str  # the scenario's name (its content enters through scenario_sha256)
+    scenario_sha256: str  # of the variant's scenario
+    variant: str
+    controller: str
+    forecast: str | None  # None: the controller uses no forecast
+    seed: int
+    days: float | None
+    solver: str | None
+    time_limit_s: float | None
+    mip_gap: float | None
+    bound: bool
+
+    @property
+    def run_id(self) -> str:
+        """``<controller>_<forecast>_<variant>_seed<seed>-<hash>``: readable, unique per parameters."""
+        digest = hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:10]
+        forecast = _slug(self.forecast) if self.forecast is not None else "none"
+        return f"{self.controller}_{forecast}_{_slug(self.variant)}_seed{self.seed}-{digest}"
+
+    def row(self) -> dict[str, object]:
+        """The parameter columns of the runs table."""
+        return {
+            "run_id": self.run_id, "scenario": self.scenario, "variant": self.variant, "controller": self.controller,
+            "forecast": self.forecast if self.forecast is not None else NO_FORECAST,
+            "forecast_sigma_24h": forecast_sigma_24h(self.forecast), "seed": self.seed,
+            "days": math.nan if self.days is None else float(self.days),
+        }
+
+
+@dataclass(frozen=True)
+class SweepGrid:
+    """Controllers x forecasts x seeds x scenario variants of one scenario (see the module docstring)."""
+
+    scenario: str  # built-in name or TOML file
+    controllers: tuple[str, ...] = ("mpc", "greedy", "local")
+    forecasts: tuple[str, ...] = ("perfect",)
+    seeds: tuple[int, ...] = (1, 2, 3)
+    variants: tuple[ScenarioVariant, ...] = (BASE,)
+    days: float | None = None  # None: the scenario's
+    solver: str = "highs"
+    time_limit_s: float = 20.0
+    mip_gap: float = 1e-3
+    bound: bool = False
+
+    def __post_init__(self) -> None:
+        from simulator.controllers import CONTROLLERS
+
+        unknown = [c for c in self.controllers if c not in CONTROLLERS]
+        if unknown or not self.controllers:
+            raise SweepSpecError(f"controllers: unknown {', '.join(unknown) or '(none given)'}; "
+                                 f"choose from {', '.join(CONTROLLERS)}")
+        if not self.forecasts and any(c in MPC_CONTROLLERS for c in self.controllers):
+            raise SweepSpecError("forecasts: give at least one forecast for the MPC controllers")
+        if not self.seeds or min(self.seeds) < 0:
+            raise SweepSpecError(f"seeds: need non-negative seeds, got {list(self.seeds)}")
+        names = [v.name for v in self.variants]
+        if not names or len(set(names)) != len(names):
+            raise SweepSpecError(f"scenario variants: need distinct names, got {names}")
+        if self.days is not None and not self.days > 0:
+            raise SweepSpecError(f"days must be positive, got {self.days:g}")
+        if self.solver not in ("highs", "gurobi", "auto"):
+            raise SweepSpecError(f"solver: unknown {self.solver!r}; choose from highs, gurobi, auto")
+        if not self.time_limit_s > 0:
+            raise SweepSpecError(f"time_limit_s must be positive, got {self.time_limit_s:g}")
+        self._check_forecasts()
+
+    def _check_forecasts(self) -> None:
+        from forecasts import ForecastSpecError, make_forecaster
+
+        for spec in self.forecasts:
+            try:
+                make_forecaster(spec, 0)
+            except ForecastSpecError as error:
+                raise SweepSpecError(f"forecasts: {error}") from None
+
+    @classmethod
+    def from_toml(cls, path: str | Path, **overrides: object) -> SweepGrid:
+        """A grid from a small TOML file; ``overrides`` (not None) replace its keys.
+
+        ``scenario``, ``controllers``, ``forecasts``, ``seeds`` (list or ``"1-5"``), ``days``,
+        ``solver``, ``time_limit_s``, ``mip_gap``, ``bound``, and a table ``[variants]`` of
+        named override tables (``rich = { generation_scale = 2.0 }``; ``base = {}``). A relative
+        scenario path is taken relative to the TOML file.
+        """
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as error:
+            raise SweepSpecError(f"{path}: {error}") from None
+        data.update({key: value for key, value in overrides.items() if value is not None})
+        return cls.from_mapping(data, where=str(path), base_dir=path.parent)
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, object], where: str = "grid", base_dir: Path | None = None) -> SweepGrid:
+        """A grid from a mapping with the keys of :meth:`from_toml`."""
+        known = {"scenario", "controllers", "forecasts", "seeds", "variants", "days", "solver", "time_limit_s",
+                 "mip_gap", "bound"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise SweepSpecError(f"{where}: unknown key(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
+        if "scenario" not in data:
+            raise SweepSpecError(f"{where}: missing 'scenario'")
+        scenario = str(data["scenario"])
+        if base_dir is not None and scenario.endswith(".toml") and not Path(scenario).is_absolute():
+            candidate = base_dir / scenario
+            if candidate.exists():
+                scenario = str(candidate)
+        variants_data = data.get("variants")
+        if variants_data is None:
+            variants: tuple[ScenarioVariant, ...] = (BASE,)
+        elif isinstance(variants_data, Mapping):
+            variants = tuple(ScenarioVariant.from_mapping(name, table if isinstance(table, Mapping) else {})
+                             for name, table in variants_data.items())
+        elif isinstance(variants_data, Sequence) and not isinstance(variants_data, str):
+            variants = tuple(v if isinstance(v, ScenarioVariant) else ScenarioVariant.parse(str(v))
+                             for v in variants_data)
+        else:
+            raise SweepSpecError(f"{where}: variants: give a table of named override tables")
+        kwargs: dict[str, object] = {"scenario": scenario, "variants": variants}
+        if "controllers" in data:
+            kwargs["controllers"] = _names(data["controllers"], f"{where}: controllers")
+        if "forecasts" in data:
+            forecasts = data["forecasts"]
+            kwargs["forecasts"] = tuple(split_forecasts(forecasts) if isinstance(forecasts, str)
+                                        else _names(forecasts, f"{where}: forecasts"))
+        if "seeds" in data:
+            kwargs["seeds"] = tuple(parse_seeds(data["seeds"]))
+        for key in ("days", "time_limit_s", "mip_gap"):
+            if data.get(key) is not None:
+                kwargs[key] = _number(data[key], f"{where}: {key}")
+        if "solver" in data:
+            kwargs["solver"] = str(data["solver"])
+        if "bound" in data:
+            if not isinstance(data["bound"], bool):
+                raise SweepSpecError(f"{where}: bound must be true or false")
+            kwargs["bound"] = data["bound"]
+        return cls(**kwargs)  # type: ignore[arg-type]
+
+    def to_dict(self) -> dict[str, object]:
+        """What ``sweep.json`` records (readable back by :meth:`from_mapping`)."""
+        return {
+            "scenario": self.scenario, "controllers": list(self.controllers), "forecasts": list(self.forecasts),
+            "seeds": list(self.seeds), "variants": {v.name: v.to_dict() for v in self.variants}, "days": self.days,
+            "solver": self.solver, "time_limit_s": self.time_limit_s, "mip_gap": self.mip_gap, "bound": self.bound,
+        }
+
+    def scenarios(self) -> dict[str, Scenario]:
+        """The scenario of every variant (loaded and validated; bad input fails here, before any run)."""
+        from scenarios import load_scenario
+        from simulator.run import with_days
+
+        base = load_scenario(self.scenario)
+        out = {}
+        for variant in self.variants:
+            scenario = variant.apply(base)
+            with_days(scenario, self.days)  # a run length that is not whole control intervals fails now
+            out[variant.name] = scenario
+        return out
+
+    def runs(self, scenarios: Mapping[str, Scenario] | None = None) -> list[RunSpec]:
+        """Every run of the grid, heuristics once per (variant, seed); grid order."""
+        from scenarios.io import dump_scenario
+
+        scenarios = self.scenarios() if scenarios is None else scenarios
+        specs = []
+        for variant in self.variants:
+            scenario = scenarios[variant.name]
+            digest = hashlib.sha256(dump_scenario(scenario).encode("utf-8")).hexdigest()
+            for controller in self.controllers:
+                forecasts: Iterable[str | None] = self.forecasts if controller in MPC_CONTROLLERS else (None,)
+                for forecast in forecasts:
+                    for seed in self.seeds:
+                        mpc = controller in MPC_CONTROLLERS
+                        specs.append(RunSpec(
+                            scenario=scenario.name, scenario_sha256=digest, variant=variant.name,
+                            controller=controller, forecast=forecast, seed=int(seed),
+                            days=None if self.days is None else float(self.days),
+                            solver=self.solver if mpc else None, time_limit_s=self.time_limit_s if mpc else None,
+                            mip_gap=self.mip_gap if mpc else None, bound=self.bound,
+                        ))
+        return specs
+
+
+def _names(value: object, where: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, Sequence) or not all(isinstance(v, str) for v in value):
+        raise SweepSpecError(f"{where}: give a list of strings")
+    return tuple(v.strip() for v in value if v.strip())
+
+
+def _number(value: object, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise SweepSpecError(f"{where}: need a number, got {value!r}")
+    return float(value)
+
+
+def parse_seeds(value: object) -> list[int]:
+    """``"1-5"`` -> [1, ..., 5]; ``"1,4,9"`` or ``[1, 4, 9]`` -> [1, 4, 9]; ranges and lists combine."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = [value]
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            raise SweepSpecError(f"seeds: need integers, got {list(value)}")
+        seeds = [int(v) for v in value]
+    else:
+        seeds = []
+        try:
+            for part in filter(None, (p.strip() for p in str(value).split(","))):
+                low, dash, high = part.partition("-")
+                if dash:
+                    if int(high) < int(low):
+                        raise ValueError
+                    seeds.extend(range(int(low), int(high) + 1))
+                else:
+                    seeds.append(int(part))
+        except ValueError:
+            raise SweepSpecError(f"seeds: cannot read {value!r}; write e.g. 1-5 or 1,4,9") from None
+    if not seeds or min(seeds) < 0:
+        raise SweepSpecError(f"seeds: need non-negative seeds, got {value!r}")
+    return list(dict.fromkeys(seeds))
+
+
+def split_forecasts(text: str) -> list[str]:
+    """Split a ``--forecasts`` list on ``;``, or on commas that start a new forecaster name.
+
+    ``"perfect,noisy:sigma_24h=0.1,rho=0.8,ets"`` -> ``["perfect", "noisy:sigma_24h=0.1,rho=0.8", "ets"]``:
+    a comma-separated item with ``=`` continues the previous spec's parameters.
+    """
+    if ";" in text:
+        return [part.strip() for part in text.split(";") if part.strip()]
+    specs: list[str] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        if specs and "=" in part and ":" not in part:
+            specs[-1] += "," + part
+        else:
+            specs.append(part)
+    return specs
