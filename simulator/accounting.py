@@ -27,16 +27,10 @@ import numpy as np
 import pandas as pd
 
 from optimizer.accounting import COST_PARTS
+from optimizer.model import SECONDS_PER_HOUR
 from optimizer.window import window_inputs
 from scenarios.arrays import Fleet
 from scenarios.schema import Scenario
-
-SECONDS_PER_HOUR = 3600.0
-BENEFIT_PARTS = (
-    "job_reward_usd", "inference_value_usd", "unserved_penalty_usd", "import_cost_usd", "export_revenue_usd",
-    "fuel_cost_usd", "battery_degradation_usd", "carbon_cost_usd", "budget_penalty_usd", "tail_energy_cost_usd",
-    "battery_terminal_value_usd",
-)
 
 
 @dataclass(frozen=True)
