@@ -45,9 +45,12 @@ import json
 import math
 import os
 import shutil
+import sys
 import time
+import types
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -419,20 +422,47 @@ def run_sweep(
 Task = tuple[RunSpec, "Scenario"]
 
 
+@contextmanager
+def workers_without_main_script() -> Iterator[None]:
+    """Start worker processes as if the driver were not running a script.
+
+    A spawned process imports the parent's ``__main__`` script again before it runs a task, so
+    a script that calls :func:`run_sweep` without an ``if __name__ == "__main__":`` guard would
+    run again in every worker. The tasks need nothing from the script (they are
+    :func:`execute_run` on library objects), so while the workers start, ``__main__`` is an
+    empty module. A ``python -m`` module or a notebook kernel (imported by name) is left alone.
+    """
+    main = sys.modules.get("__main__")
+    by_name = getattr(getattr(main, "__spec__", None), "name", None)
+    if main is None or by_name is not None or not getattr(main, "__file__", None):
+        yield
+        return
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
+
+
 def _run_on_pool(tasks: list[Task], folder: str, workers: int,
                  done: Callable[[str, BaseException | None], None]) -> None:
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
 
     # spawn: workers start clean (no inherited threads or locks from the driver, e.g. a notebook's)
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(execute_run, spec, scenario, folder): spec.run_id for spec, scenario in tasks}
+        with workers_without_main_script():  # the workers start on submit
+            futures = {pool.submit(execute_run, spec, scenario, folder): spec.run_id for spec, scenario in tasks}
         try:
             waiting = set(futures)
             while waiting:
                 finished, waiting = wait(waiting, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    done(futures[future], future.exception())
+                    error = future.exception()
+                    if isinstance(error, BrokenProcessPool):
+                        error = BrokenProcessPool(f"{error} (a worker process died: out of memory, or killed)")
+                    done(futures[future], error)
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)
             raise
@@ -446,8 +476,9 @@ def _run_on_dask(tasks: list[Task], folder: str, address: str, workers: int,
 
     cluster = None
     if address == "local":
-        cluster = LocalCluster(n_workers=max(workers, 1), threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=logging.ERROR)
+        with workers_without_main_script():  # the workers start in the constructor
+            cluster = LocalCluster(n_workers=max(workers, 1), threads_per_worker=1, processes=True,
+                                   dashboard_address=None, silence_logs=logging.ERROR)
         client = Client(cluster)
     else:
         try:

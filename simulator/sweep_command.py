@@ -36,7 +36,7 @@ def add_sweep_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
                     "over seeds per variant, controller, forecast and KPI). Heuristic controllers use no forecast "
                     "and run once per seed and variant (forecast n/a). Exit 1 if a run failed.",
         epilog="example: aidc sweep us-3site --days 1 --controllers mpc,greedy,local "
-               "--forecasts 'perfect;noisy:sigma_24h=0.1;noisy:sigma_24h=0.3' --seeds 1-3 --bound --out sweeps/err",
+               "--forecasts 'perfect;noisy:sigma_24h=0.1;noisy:sigma_24h=0.3' --seeds 1-3 --bound --out results/errors",
     )
     parser.add_argument("scenario", nargs="?", help="built-in name or TOML file (or give it in --grid)")
     parser.add_argument("--grid", type=Path, metavar="FILE.toml",

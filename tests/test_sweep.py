@@ -261,3 +261,29 @@ def test_summary_of_an_empty_sweep_and_the_grid_record(tmp_path, scenario_file):
     assert outcome.complete and len(outcome.runs) == 1
     record = json.loads((tmp_path / "one" / "sweep.json").read_text())
     assert record["controllers"] == ["local"] and record["seeds"] == [1]
+
+
+def test_a_script_without_main_guard_can_run_a_sweep(scenario_file, tmp_path):
+    """Spawned workers do not run the calling script again (it would sweep again, inside each worker)."""
+    script = tmp_path / "study.py"
+    script.write_text(
+        "from simulator.sweep import SweepGrid, run_sweep\n"
+        f"grid = SweepGrid({str(scenario_file)!r}, controllers=('local',), seeds=(1, 2), days=0.25)\n"
+        "outcome = run_sweep(grid, 'out', workers=2, progress=False)\n"
+        "print('complete' if outcome.complete else outcome.failed)\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "complete"
+
+
+def test_the_readme_grid_example_is_a_valid_grid():
+    import re
+    import tomllib
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    (block,) = re.findall(r"```toml title=grid.toml\n(.*?)```", readme, flags=re.DOTALL)
+    grid = SweepGrid.from_mapping(tomllib.loads(block), where="README.md")
+    specs = grid.runs()
+    assert len(specs) == 2 * (2 * 3 * 5 + 2 * 5)  # variants x (MPCs x forecasts x seeds + heuristics x seeds)
+    assert {s.variant for s in specs} == {"base", "rich"}
