@@ -14,9 +14,13 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# The default closed loop: us-3site (real 2022 data, one week), joint MPC on HiGHS, noisy
+# forecasts. Each run writes a new folder under runs/ (named by the time), never over an old one.
+RUN_DIR = runs/us-3site-mpc-$(shell date -u +%Y%m%dT%H%M%SZ)
+
 run: $(STAMP)
-	$(BIN)/aidc scenarios
 	$(BIN)/aidc validate --all
+	$(BIN)/aidc run us-3site --controller mpc --forecast noisy --solver highs --seed 1 --out $(RUN_DIR)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
