@@ -41,6 +41,7 @@ the same absolute path, and they need the same aidc version installed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -415,6 +416,8 @@ def run_sweep(
         runs = collect_runs(folder, specs)
         summary = summarise_runs(runs)
         write_tables(folder, runs, summary)
+        with contextlib.suppress(OSError):
+            (folder / ".staging").rmdir()  # when empty (a late worker of a killed sweep may still write there)
     return SweepOutcome(folder=folder, runs=runs, summary=summary, total=len(specs), ran=ran,
                         skipped=len(specs) - len(pending), failed=failed, wall_s=time.perf_counter() - began)
 
