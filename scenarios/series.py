@@ -62,6 +62,7 @@ class _SeriesBase(BaseModel):
     # named, not "*": pydantic forbids a before-validator on the discriminator field `kind`
     _numbers = field_validator(
         "scale", "offset", "step_minutes", "mean", "amplitude", "peak_hour", "daylight_hours", "year_offset",
+        "shift_hours",
         mode="before", check_fields=False,
     )(classmethod(reject_text_and_bool_for_numbers))
 
@@ -127,6 +128,11 @@ class DataSeries(_SeriesBase):
         description="shift the run dates by this many years to find the data (e.g. run in 2023 on 2022 data)",
     )
     cyclic: bool = Field(False, description="repeat the dataset when the run falls outside it")
+    shift_hours: float = Field(
+        0.0, ge=-8784, le=8784,
+        description="value at time t is the data at t - shift_hours (e.g. move a trace kept in another "
+        "time zone's clock onto local time)",
+    )
 
 
 SeriesSpec = Annotated[InlineSeries | GeneratedSeries | DataSeries, Field(discriminator="kind")]
@@ -191,6 +197,8 @@ def _raw_values(
     data = load_series(spec.dataset, spec.key)
     lookup = index - pd.DateOffset(years=-spec.year_offset) if spec.year_offset else index
     lookup = pd.DatetimeIndex(lookup)
+    if spec.shift_hours:
+        lookup = lookup - pd.Timedelta(hours=spec.shift_hours)
     if spec.cyclic:
         span = data.index[-1] - data.index[0] + (data.index[1] - data.index[0])
         lookup = data.index[0] + (lookup - data.index[0]) % span
