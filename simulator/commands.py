@@ -138,23 +138,15 @@ def add_compare_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
 
 
 def parse_seeds(text: str) -> list[int]:
-    """``"1-5"`` -> [1, 2, 3, 4, 5]; ``"1,4,9"`` -> [1, 4, 9]; ranges and lists combine."""
-    seeds: list[int] = []
+    """``"1-5"`` -> [1, 2, 3, 4, 5]; ``"1,4,9"`` -> [1, 4, 9] (the sweep grid's parser, with the
+    option's name in the one-line error)."""
+    from simulator.sweep_grid import SweepSpecError
+    from simulator.sweep_grid import parse_seeds as parse_grid_seeds
+
     try:
-        for part in filter(None, (p.strip() for p in text.split(","))):
-            low, dash, high = part.partition("-")
-            if dash:
-                first, last = int(low), int(high)
-                if last < first:
-                    raise ValueError
-                seeds.extend(range(first, last + 1))
-            else:
-                seeds.append(int(part))
-    except ValueError:
-        raise _user_error(f"--seeds: cannot read {text!r}; write e.g. 1-5 or 1,4,9") from None
-    if not seeds or min(seeds) < 0:
-        raise _user_error(f"--seeds: need non-negative seeds, got {text!r}")
-    return list(dict.fromkeys(seeds))
+        return parse_grid_seeds(text)
+    except SweepSpecError as error:
+        raise _user_error(f"--{error}") from None
 
 
 def run_compare(args: argparse.Namespace) -> int:
