@@ -31,7 +31,6 @@ class ModelOptions:
     generator: bool = True
     renewables: bool = True
     export: bool = True
-    import_unlimited: bool = False  # compute-only: energy as if all from the grid
     routing: Literal["free", "home"] = "free"
     carbon_budget: bool = True
     fixed_starts: np.ndarray | None = None  # (n, 3) int rows (job, site, step): only these starts, forced
@@ -240,6 +239,24 @@ def exclusivity_needs(w: WindowInputs, o: ModelOptions) -> tuple[np.ndarray, np.
     return grid, battery, reasons
 
 
+def _define_exclusive_flows(
+    m: LinearModel, name: str, first: tuple[str, np.ndarray, np.ndarray], second: tuple[str, np.ndarray, np.ndarray]
+) -> np.ndarray:
+    """One mode binary z per given pair of flow columns:  a <= L_a z,  b <= L_b (1 - z).
+
+    ``first`` and ``second`` are (label, columns, limits), one entry per binary."""
+    (first_label, first_cols, first_limit), (second_label, second_cols, second_limit) = first, second
+    z = m.add_variables(name, (len(first_cols),), 0.0, 1.0, integer=True)
+    if len(z):
+        rows = m.add_constraints(f"{name}-{first_label}", (len(z),), upper=0.0)
+        m.add_coefficients(rows, first_cols, 1.0)
+        m.add_coefficients(rows, z, -first_limit)
+        rows = m.add_constraints(f"{name}-{second_label}", (len(z),), upper=second_limit)
+        m.add_coefficients(rows, second_cols, 1.0)
+        m.add_coefficients(rows, z, second_limit)
+    return z
+
+
 def define_energy_assets(
     m: LinearModel, w: WindowInputs, o: ModelOptions, ix: ModelIndex
 ) -> dict[str, np.ndarray]:
@@ -264,7 +281,7 @@ def define_energy_assets(
     cols: dict[str, np.ndarray] = {}
     renewable = (w.pv_available_mw + w.wind_available_mw) if o.renewables else np.zeros((S, T))
     cols["ren"] = m.add_variables("Renewable-used", (S, T), 0.0, renewable)
-    import_limit = np.full(S, np.inf) if o.import_unlimited else fleet.import_limit_mw
+    import_limit = fleet.import_limit_mw
     cols["imp"] = m.add_variables("Grid-import", (S, T), 0.0, import_limit[:, None],
                                   cost=(w.import_price_usd_per_mwh + carbon_price * w.carbon_t_per_mwh) * dt)
     export_sites = np.flatnonzero(fleet.export_limit_mw > 0) if o.export else np.zeros(0, np.int64)
@@ -273,16 +290,10 @@ def define_energy_assets(
                                   fleet.export_limit_mw[export_sites][:, None],
                                   cost=-w.export_price_usd_per_mwh[export_sites] * dt)
     grid_pairs = np.argwhere(grid_needed[export_sites]) if len(export_sites) else np.zeros((0, 2), np.int64)
-    z = m.add_variables("Grid-mode", (len(grid_pairs),), 0.0, 1.0, integer=True)
-    if len(grid_pairs):
-        e_row, t = grid_pairs[:, 0], grid_pairs[:, 1]
-        site = export_sites[e_row]
-        rows = m.add_constraints("Grid-mode-import", (len(z),), upper=0.0)
-        m.add_coefficients(rows, cols["imp"][site, t], 1.0)
-        m.add_coefficients(rows, z, -import_limit[site] if not o.import_unlimited else -1e4)
-        rows = m.add_constraints("Grid-mode-export", (len(z),), upper=fleet.export_limit_mw[site])
-        m.add_coefficients(rows, cols["exp"][e_row, t], 1.0)
-        m.add_coefficients(rows, z, fleet.export_limit_mw[site])
+    e_row, t = grid_pairs[:, 0], grid_pairs[:, 1]
+    site = export_sites[e_row]
+    z = _define_exclusive_flows(m, "Grid-mode", ("import", cols["imp"][site, t], import_limit[site]),
+                                ("export", cols["exp"][e_row, t], fleet.export_limit_mw[site]))
     ix.kept_binaries["Grid-mode"] = len(z)
     if len(grid_pairs) == 0:
         ix.dropped_binaries["Grid-mode"] = reasons.get("Grid-mode", "no export at any site")
@@ -309,16 +320,10 @@ def define_energy_assets(
     m.add_coefficients(rows, cols["ch"], -fleet.battery_charge_efficiency[battery_sites][:, None] * dt)
     m.add_coefficients(rows, cols["dis"], dt / fleet.battery_discharge_efficiency[battery_sites][:, None])
     battery_pairs = np.argwhere(battery_needed[battery_sites]) if B else np.zeros((0, 2), np.int64)
-    u = m.add_variables("Battery-mode", (len(battery_pairs),), 0.0, 1.0, integer=True)
-    if len(battery_pairs):
-        b, t = battery_pairs[:, 0], battery_pairs[:, 1]
-        site = battery_sites[b]
-        rows = m.add_constraints("Battery-mode-charge", (len(u),), upper=0.0)
-        m.add_coefficients(rows, cols["ch"][b, t], 1.0)
-        m.add_coefficients(rows, u, -fleet.battery_charge_mw[site])
-        rows = m.add_constraints("Battery-mode-discharge", (len(u),), upper=fleet.battery_discharge_mw[site])
-        m.add_coefficients(rows, cols["dis"][b, t], 1.0)
-        m.add_coefficients(rows, u, fleet.battery_discharge_mw[site])
+    b, t = battery_pairs[:, 0], battery_pairs[:, 1]
+    site = battery_sites[b]
+    u = _define_exclusive_flows(m, "Battery-mode", ("charge", cols["ch"][b, t], fleet.battery_charge_mw[site]),
+                                ("discharge", cols["dis"][b, t], fleet.battery_discharge_mw[site]))
     ix.kept_binaries["Battery-mode"] = len(u)
     if len(battery_pairs) == 0:
         ix.dropped_binaries["Battery-mode"] = reasons.get("Battery-mode", "no battery")

@@ -263,7 +263,7 @@ def reference_model(w: WindowInputs, o: ModelOptions | None = None, env: object 
     from gurobipy import GRB
 
     o = o or ModelOptions()
-    assert o.fixed_starts is None and o.fixed_served_req_per_s is None and not o.import_unlimited
+    assert o.fixed_starts is None and o.fixed_served_req_per_s is None
     f, jobs, T, base = w.fleet, w.jobs, w.n_steps, w.step_hours
     S, K, J = f.n_sites, f.n_classes, jobs.n_jobs
     counts = [int(c) for c in w.counts]
