@@ -202,14 +202,14 @@ def job_batch(
     power = np.array([j.power_mw for j in jobs])
     gpus = np.array([j.gpus for j in jobs], dtype=float)
     eligible &= gpus[:, None] <= fleet.gpus[None, :]
+    duration_steps = np.ceil(duration / step_hours - eps).astype(np.int64)
     return JobBatch(
         names=tuple(j.name for j in jobs),
         gpus=gpus,
         power_mw=power,
-        duration_steps=np.ceil(duration / step_hours - eps).astype(np.int64),
+        duration_steps=duration_steps,
         release_step=np.maximum(np.ceil(release / step_hours - eps), 0).astype(np.int64),
-        deadline_step=np.floor((deadline - duration) / step_hours + eps).astype(np.int64)
-        + np.ceil(duration / step_hours - eps).astype(np.int64),
+        deadline_step=np.floor((deadline - duration) / step_hours + eps).astype(np.int64) + duration_steps,
         value_usd=np.array([j.value_usd for j in jobs]),
         eligible=eligible,
     )

@@ -21,15 +21,6 @@ G_PER_KWH_TO_T_PER_MWH = 1e-3
 WH_PER_REQ_TO_MW_PER_REQ_S = 3600.0 / 1e6  # (req/s) x Wh/req x 3600 s/h = Wh/h; / 1e6 -> MW
 
 SIGNALS = ("demand", "pv", "wind", "import_price", "export_price", "carbon", "temperature")
-SIGNAL_UNITS = {
-    "demand": "req/s",
-    "pv": "per-unit",
-    "wind": "per-unit",
-    "import_price": "USD/MWh",
-    "export_price": "USD/MWh",
-    "carbon": "tCO2/MWh",
-    "temperature": "°C",
-}
 
 
 @dataclass(frozen=True)

@@ -30,3 +30,4 @@ def test_plan_refuses_to_overwrite_and_rejects_unknown_variant(tmp_path, capsys)
     errors = capsys.readouterr().err.strip().splitlines()
     assert len(errors) == 2 and all(line.startswith("aidc: error:") for line in errors)
     assert "bogus" in errors[1] and "Traceback" not in errors[1]
+
