@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 # aidc run / aidc compare / aidc sweep live in their own modules (light at import: argparse only)
 from simulator.commands import add_compare_parser, add_run_parser, run_compare, run_run  # noqa: F401
+from simulator.errors import UserError
 from simulator.sweep_command import add_sweep_parser, run_sweep  # noqa: F401
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ COMMANDS: tuple[str, ...] = ("scenarios", "validate", "plan", "run", "compare", 
 #: Exceptions (matched by class name anywhere in the MRO, so this module imports none of the
 #: packages that define them) that mean "the input is wrong", not "the code is wrong".
 USER_ERROR_NAMES: frozenset[str] = frozenset({
-    "UserError",  # below: for checks done in this module
+    "UserError",  # simulator.errors: for checks done by the commands
     "ScenarioError",  # scenarios.io: a scenario file or built-in name that cannot be used
     "DatasetError",  # scenarios.datasets: unknown dataset or key
     "ForecastSpecError",  # forecasts.params: unknown forecaster or parameter
@@ -45,10 +46,6 @@ USER_ERROR_NAMES: frozenset[str] = frozenset({
 USER_OS_ERRORS: tuple[type[OSError], ...] = (
     FileExistsError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError,
 )
-
-
-class UserError(Exception):
-    """A mistake in the command's input, reported as one line without a traceback."""
 
 
 def is_user_error(error: BaseException) -> bool:

@@ -45,7 +45,7 @@ MAIN_KPIS = (
 
 
 def _user_error(message: str) -> Exception:
-    from simulator.cli import UserError
+    from simulator.errors import UserError
 
     return UserError(message)
 

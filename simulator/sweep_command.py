@@ -65,7 +65,7 @@ def add_sweep_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
 
 
 def run_sweep(args: argparse.Namespace) -> int:
-    from simulator.cli import UserError
+    from simulator.errors import UserError
     from simulator.sweep import SweepSpecError
 
     if args.workers < 0:
@@ -80,7 +80,7 @@ def run_sweep(args: argparse.Namespace) -> int:
 
 
 def _grid(args: argparse.Namespace) -> SweepGrid:
-    from simulator.cli import UserError
+    from simulator.errors import UserError
     from simulator.sweep import ScenarioVariant, SweepGrid, split_forecasts
 
     options: dict[str, object] = {
