@@ -27,7 +27,8 @@ from optimizer.solvers import SolveOptions, SolveResult, solve
 
 
 def relax_and_fix(
-    model: CanonicalModel, index: ModelIndex, options: SolveOptions, min_mass: float = 0.5
+    model: CanonicalModel, index: ModelIndex, options: SolveOptions, min_mass: float = 0.5,
+    support: float | None = None,
 ) -> SolveResult:
     """Solve ``model`` by LP relax-and-fix, finishing with the full MIP only if the gap is too big."""
     began = time.perf_counter()
@@ -47,6 +48,8 @@ def relax_and_fix(
         mass = np.bincount(index.start_job, weights=lp_starts, minlength=index.start_job.max() + 1)
         best = order[first]
         chosen[best[mass[index.start_job[best]] >= min_mass]] = True
+        if support is not None:
+            chosen |= lp_starts > support
     upper = model.col_upper.copy()
     upper[starts[~chosen]] = 0.0
     restricted_options = replace(options, time_limit_s=max(options.time_limit_s - (time.perf_counter() - began), 1.0))

@@ -133,7 +133,7 @@ class MPCController(Controller):
         if self.shrink_at_run_end:
             steps_left = int(round((observation.run_hours - observation.elapsed_h) / interval))
             steps = max(min(steps, steps_left), 1)
-        signals = forecast_signals(self.forecaster, observation, steps)
+        signals = forecast_signals(self.forecaster, observation, steps, self.scenario)
         jobs = (
             job_batch(observation.queued, self.fleet, observation.elapsed_h, interval)
             if observation.queued else JobBatch.empty(self.fleet.n_sites)
