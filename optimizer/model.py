@@ -218,9 +218,15 @@ def exclusivity_needs(w: WindowInputs, o: ModelOptions) -> tuple[np.ndarray, np.
     * Grid (import and export at once): pays only when export_price > import_price, so a
       binary is kept exactly at those (s, t) (with both limits positive). Elsewhere netting the
       two flows never lowers the benefit (the read-back nets them).
-    * Battery (charge and discharge at once, which burns energy through the losses): pays only
-      when surplus energy cannot be shed for free: a negative import price, or a generator whose
-      minimum output can exceed the load. Curtailing renewables is free. Kept at those (s, t).
+    * Battery (charge and discharge at once burns energy through the losses): netting the two
+      flows at (s, t) keeps the battery's net power and leaves more energy stored from t on.
+      That energy can be taken out again at no loss at any later step tau -- by charging less
+      and buying, burning or using less there (less import, renewables curtailed, less generator
+      output above its minimum) -- unless at some tau >= t burning energy pays: the import price
+      is negative (importing earns money), or the generator's minimum output exceeds the load
+      that is always there (PUE x (idle + running jobs)), or the battery's terminal value is
+      negative (energy left at the end costs). So a binary is kept at (s, t) exactly when such a
+      tau exists at s, and everywhere when the terminal value is negative.
     Returns (grid_needed (S,T), battery_needed (S,T), reasons for what was dropped).
     """
     fleet = w.fleet
@@ -230,11 +236,18 @@ def exclusivity_needs(w: WindowInputs, o: ModelOptions) -> tuple[np.ndarray, np.
     grid = (w.export_price_usd_per_mwh > w.import_price_usd_per_mwh) & (
         (fleet.import_limit_mw > 0) & (fleet.export_limit_mw > 0)
     )[:, None]
-    min_output = (fleet.has_generator & (fleet.generator_min_mw > 0))[:, None] & o.generator
-    battery = ((w.import_price_usd_per_mwh < 0) & (fleet.import_limit_mw > 0)[:, None]) | min_output
+    generator_min = np.where(fleet.has_generator & o.generator, fleet.generator_min_mw, 0.0)
+    burning_pays = (
+        ((w.import_price_usd_per_mwh < 0) & (fleet.import_limit_mw > 0)[:, None])
+        | (generator_min[:, None] > fixed_facility_load_mw(w) + 1e-9)
+    )
+    # "at some step tau >= t": a reversed cumulative or along time
+    battery = np.logical_or.accumulate(burning_pays[:, ::-1], axis=1)[:, ::-1]
+    battery |= (w.battery_terminal_value_usd_per_mwh < 0)[:, None]
     reasons = {
         "Grid-mode": "export price never above import price at a site that can import and export",
-        "Battery-mode": "no negative import price and no generator minimum output at a site with a battery",
+        "Battery-mode": "burning energy never pays: no negative import price, generator minimum within the fixed "
+                        "load, terminal value not negative",
     }
     return grid, battery, reasons
 

@@ -28,13 +28,22 @@ def binary_positions(solved_or_model, row_block: str, column_block: str) -> set[
 
 
 def expected_needs(w) -> tuple[np.ndarray, np.ndarray]:
-    """(S, T) where the binaries can matter, from the data: export above import (both limits > 0); a negative
-    import price (import limit > 0) or a generator with a minimum output at the site."""
+    """(S, T) where the binaries can matter, from the data: export above import (both limits > 0); for the
+    battery, a step at or before one where burning energy pays (a negative import price with an import
+    limit > 0, or a generator minimum output above the fixed facility load), or every step when the
+    terminal value is negative. Written as a loop, independently of the model's vectorised rule."""
     f = w.fleet
     both = (f.import_limit_mw > 0) & (f.export_limit_mw > 0)
     grid = (w.export_price_usd_per_mwh > w.import_price_usd_per_mwh) & both[:, None]
-    forced = (w.import_price_usd_per_mwh < 0) & (f.import_limit_mw > 0)[:, None]
-    battery = forced | (f.has_generator & (f.generator_min_mw > 0))[:, None]
+    fixed = w.pue * (f.idle_power_mw[:, None] + w.running_load()[1])
+    S, T = grid.shape
+    battery = np.zeros((S, T), bool)
+    for s in range(S):
+        for t in range(T):
+            later = range(t, T)
+            negative_price = f.import_limit_mw[s] > 0 and any(w.import_price_usd_per_mwh[s, u] < 0 for u in later)
+            generator_surplus = f.has_generator[s] and any(f.generator_min_mw[s] > fixed[s, u] + 1e-9 for u in later)
+            battery[s, t] = negative_price or generator_surplus or w.battery_terminal_value_usd_per_mwh[s] < 0
     return grid, battery
 
 
@@ -45,15 +54,53 @@ def assert_no_simultaneous_flows(solved) -> None:
     assert np.minimum(plan.charge_mw, plan.discharge_mw).max(initial=0.0) <= 1e-5
 
 
-def test_paper_day_drops_grid_binaries_and_keeps_battery_binaries_only_at_the_generator_site(paper_day):
+def test_paper_day_drops_grid_and_battery_binaries(paper_day):
     model, index = build_model(paper_day)
     assert index.kept_binaries["Grid-mode"] == 0 and "Grid-mode" in index.dropped_binaries
     assert "Grid-mode" not in model.variable_blocks or model.variable_blocks["Grid-mode"].size == 0
-    east = paper_day.fleet.site_names.index("east-dc")  # the only generator with a minimum output
-    assert index.kept_binaries["Battery-mode"] == paper_day.n_steps
-    battery_row = list(index.battery_sites).index(east)
-    assert binary_positions(model, "Battery-mode-charge", "Battery-charge") == {
-        (battery_row, t) for t in range(paper_day.n_steps)}
+    # east-dc's generator has a minimum output, but it is below the site's idle load at every step,
+    # so it never leaves a surplus that the battery would have to burn
+    east = paper_day.fleet.site_names.index("east-dc")
+    assert paper_day.fleet.generator_min_mw[east] > 0
+    assert index.kept_binaries["Battery-mode"] == 0 and "Battery-mode" in index.dropped_binaries
+
+
+def test_battery_binaries_kept_before_a_later_negative_price_where_burning_pays(monkeypatch):
+    """Burning energy at step 0 (charging and discharging at once while PV covers the load) empties
+    the battery for the negative price of step 1. A rule keeping binaries only at negative-price
+    steps lets the model do that; with the binaries kept up to the negative price it cannot."""
+    battery = Battery(energy_capacity_mwh=4, charge_power_mw=4, discharge_power_mw=4, charge_efficiency=0.9,
+                      discharge_efficiency=0.9, soc_min_fraction=0.0, soc_max_fraction=1.0,
+                      initial_soc_fraction=1.0, degradation_cost_usd_per_mwh=0.0, terminal_value_usd_per_mwh=0.0)
+    w = tiny_window(2, sites=[make_site(price=[50, -200], idle_mw=1.0, pv_mw=10.0, pv=[1.0, 0.0],
+                                        import_limit_mw=10.0, battery=battery)])
+    _, battery_needed, _ = exclusivity_needs(w, ModelOptions())
+    assert battery_needed.tolist() == [[True, True]]
+    auto, always = solve_window(w), solve_window(w, ALWAYS)
+    assert within_gap(auto.result.objective, always.result.objective, 1e-7)
+    assert_no_simultaneous_flows(auto)
+    # the binary at step 0 binds: with a binary at the negative-price step only, the model burns energy
+    # at step 0 and reports a benefit no physical battery can reach
+    import optimizer.model as model_module
+
+    grid_needed = np.zeros((1, 2), bool)
+    monkeypatch.setattr(model_module, "exclusivity_needs",
+                        lambda w, o: (grid_needed, np.array([[False, True]]), {}))
+    burning = solve_window(w)
+    assert -burning.result.objective > -always.result.objective + 1.0
+    assert min(burning.plan.charge_mw[0, 0], burning.plan.discharge_mw[0, 0]) > 0.1
+
+
+def test_negative_terminal_value_keeps_battery_binaries_everywhere():
+    # a negative terminal value arises when it is derived from a negative mean import price
+    battery = Battery(energy_capacity_mwh=4, charge_power_mw=1, discharge_power_mw=1)
+    w = tiny_window(3, sites=[make_site(price=[50, 40, 30], idle_mw=1.0, battery=battery)])
+    w = replace(w, battery_terminal_value_usd_per_mwh=np.array([-30.0]))
+    _, battery_needed, _ = exclusivity_needs(w, ModelOptions())
+    assert battery_needed.all()
+    auto, always = solve_window(w), solve_window(w, ALWAYS)
+    assert within_gap(auto.result.objective, always.result.objective, 1e-7)
+    assert_no_simultaneous_flows(auto)
 
 
 def test_paper_day_optimum_is_the_same_with_all_binaries(paper_day):
@@ -63,7 +110,7 @@ def test_paper_day_optimum_is_the_same_with_all_binaries(paper_day):
     assert_no_simultaneous_flows(dropped)
 
 
-def test_binaries_kept_exactly_where_export_pays_or_import_price_is_negative():
+def test_binaries_kept_exactly_where_export_pays_or_up_to_a_negative_import_price():
     battery = Battery(energy_capacity_mwh=4, charge_power_mw=1, discharge_power_mw=1)
     sites = [
         # export above import at steps 1 and 3; negative import price at step 2
@@ -75,12 +122,13 @@ def test_binaries_kept_exactly_where_export_pays_or_import_price_is_negative():
     w = tiny_window(4, sites=sites)
     grid, battery_needed, _ = exclusivity_needs(w, ModelOptions())
     assert np.argwhere(grid).tolist() == [[0, 1], [0, 3]]
-    assert np.argwhere(battery_needed).tolist() == [[0, 2], [1, 0]]
+    # s0: up to its negative price at step 2; s1: at its negative price, its first step
+    assert np.argwhere(battery_needed).tolist() == [[0, 0], [0, 1], [0, 2], [1, 0]]
     solved = solve_window(w)
-    assert solved.index.kept_binaries == {"Grid-mode": 2, "Battery-mode": 2, "Generator-on": 0}
+    assert solved.index.kept_binaries == {"Grid-mode": 2, "Battery-mode": 4, "Generator-on": 0}
     assert binary_positions(solved.model, "Grid-mode-import", "Grid-import") == {(0, 1), (0, 3)}
     assert binary_positions(solved.model, "Grid-mode-export", "Grid-export") == {(0, 1), (0, 3)}  # s0 = export row 0
-    assert binary_positions(solved.model, "Battery-mode-charge", "Battery-charge") == {(0, 2), (1, 0)}
+    assert binary_positions(solved.model, "Battery-mode-charge", "Battery-charge") == {(0, 0), (0, 1), (0, 2), (1, 0)}
     assert_no_simultaneous_flows(solved)
     # at the negative price the battery is worth filling: it charges (and does not discharge) at both sites
     assert solved.plan.charge_mw[0, 2] > 0 and solved.plan.charge_mw[1, 0] > 0
