@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from scenarios.schema import Scenario
-from scenarios.series import resolve_series
+from scenarios.series import SIGNAL_RULES, resolve_series
 
 G_PER_KWH_TO_T_PER_MWH = 1e-3
 WH_PER_REQ_TO_MW_PER_REQ_S = 3600.0 / 1e6  # (req/s) x Wh/req x 3600 s/h = Wh/h; / 1e6 -> MW
@@ -184,8 +184,9 @@ def nominal_signals(
     run_start = pd.Timestamp(scenario.run.start)
     index = time_index(start, n_steps, step_hours)
 
-    def evaluate(spec: object, longitude: float | None) -> np.ndarray:
-        return resolve_series(spec, start, n_steps, step_hours, run_start, longitude)  # type: ignore[arg-type]
+    def evaluate(spec: object, longitude: float | None, signal: str = "import_price") -> np.ndarray:
+        return resolve_series(spec, start, n_steps, step_hours, run_start, longitude,  # type: ignore[arg-type]
+                              rule=SIGNAL_RULES[signal])
 
     by_site: dict[str, dict[str, np.ndarray]] = {name: {} for name in SIGNALS if name != "demand"}
     for site in scenario.sites:
@@ -201,7 +202,7 @@ def nominal_signals(
         by_site["import_price"][site.name] = price
         by_site["export_price"][site.name] = export
         by_site["carbon"][site.name] = evaluate(site.grid.carbon_intensity_g_per_kwh, lon) * G_PER_KWH_TO_T_PER_MWH
-        by_site["temperature"][site.name] = evaluate(site.ambient_temperature_c, lon)
+        by_site["temperature"][site.name] = evaluate(site.ambient_temperature_c, lon, "temperature")
     longitude = {region.name: region.longitude_deg for region in scenario.regions}
     demand = {
         k.name: np.clip(evaluate(k.demand_req_per_s, longitude[k.origin]), 0.0, None)

@@ -40,8 +40,10 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from importlib.resources import files
 from importlib.resources.abc import Traversable
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -49,7 +51,10 @@ import pandas as pd
 __all__ = [
     "DATASETS",
     "DatasetError",
+    "FileSeriesInfo",
+    "SeriesFileError",
     "dataset_keys",
+    "load_file_series",
     "load_latency_matrix",
     "load_series",
     "load_sites",
@@ -329,3 +334,190 @@ def load_sites() -> pd.DataFrame:
     """Weather sites (index ``site``, e.g. ``US-CAL-CISO``): city, latitude_deg, longitude_deg,
     elevation_m (of the Open-Meteo grid cell) and IANA timezone."""
     return _sites().copy()
+
+
+# ---------------------------------------------------------------------------------------------
+# the user's own files (series kind "file")
+
+#: Suffixes read as CSV (gzip by suffix) and as Parquet.
+CSV_SUFFIXES = (".csv", ".csv.gz", ".txt")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+_OFFSET_PATTERN = r"(?:Z|[+-]\d\d(?::?\d\d)?|\s*UTC|\s*GMT)$"
+
+
+class SeriesFileError(ValueError):
+    """A user's series file that cannot be used; the message names the file, column and first bad row."""
+
+
+@dataclass(frozen=True)
+class FileSeriesInfo:
+    """What was read from one column of a user's file (reported by ``aidc validate``).
+
+    ``first``/``last`` are the UTC stamps of the first and last interval starts,
+    ``resolution`` the spacing of the regular grid the data lies on, ``rows`` the data rows read
+    and ``filled`` the grid points filled by the ``fill`` rule (missing rows and NaN cells).
+    """
+
+    path: str
+    column: str
+    first: pd.Timestamp
+    last: pd.Timestamp
+    resolution: pd.Timedelta
+    rows: int
+    filled: int
+    fill: str
+
+
+def _row(position: int, csv: bool) -> str:
+    """A data row in words: 1-based after the header, with the file line for a CSV."""
+    return f"row {position + 1} (line {position + 2})" if csv else f"row {position + 1}"
+
+
+def _read_table(path: Path) -> tuple[pd.DataFrame, bool]:
+    name = path.name.lower()
+    if not path.is_file():
+        raise SeriesFileError(f"{path}: file not found" if not path.exists() else f"{path}: not a file")
+    try:
+        if name.endswith(PARQUET_SUFFIXES):
+            return pd.read_parquet(path), False
+        if name.endswith(CSV_SUFFIXES):
+            return pd.read_csv(path, comment="#", skipinitialspace=True), True
+    except (OSError, ValueError, ImportError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise SeriesFileError(f"{path}: cannot read the file: {reason}") from None
+    except Exception as error:  # pyarrow's own errors (ArrowInvalid...) derive from neither
+        raise SeriesFileError(f"{path}: cannot read the file: {type(error).__name__}: {error}") from None
+    raise SeriesFileError(
+        f"{path}: unknown file type; use {', '.join(CSV_SUFFIXES)} or {', '.join(PARQUET_SUFFIXES)}"
+    )
+
+
+def _utc_stamps(raw: pd.Series, timezone: str, where: Callable[[int], str]) -> pd.DatetimeIndex:
+    """Timestamps of a file column in UTC.
+
+    Stamps that carry a zone (``Z``, ``+01:00``, ``UTC``) are converted from it; naive stamps are
+    local time in ``timezone``: a repeated hour (DST end) is read as summer time at its first
+    occurrence and winter time at its second; a stamp inside a DST gap is refused.
+    """
+    if isinstance(raw.dtype, pd.DatetimeTZDtype):
+        return pd.DatetimeIndex(raw).tz_convert("UTC")
+    if pd.api.types.is_datetime64_any_dtype(raw.dtype):
+        naive = pd.DatetimeIndex(raw)
+    else:
+        text = raw.astype("string").str.strip()
+        empty = text.isna() | (text == "")
+        if empty.any():
+            raise SeriesFileError(f"{where(int(np.argmax(empty.to_numpy())))}: empty timestamp")
+        zoned = text.str.contains(_OFFSET_PATTERN, regex=True).to_numpy(dtype=bool)
+        if zoned.any() and not zoned.all():
+            first = int(np.argmax(zoned != zoned[0]))
+            raise SeriesFileError(f"{where(first)}: timestamp {text.iloc[first]!r} mixes zoned and local stamps; "
+                                  "give every stamp an offset or none")
+        parsed = pd.to_datetime(text, errors="coerce", utc=bool(zoned.all()), format="mixed")
+        bad = parsed.isna().to_numpy()
+        if bad.any():
+            first = int(np.argmax(bad))
+            raise SeriesFileError(f"{where(first)}: cannot read timestamp {text.iloc[first]!r}")
+        if zoned.all():
+            return pd.DatetimeIndex(parsed).tz_convert("UTC")
+        naive = pd.DatetimeIndex(parsed)
+    stamps = pd.Series(naive)
+    repeated = stamps.duplicated(keep="first").to_numpy()  # second occurrence of a DST-end hour
+    try:
+        local = naive.tz_localize(timezone, ambiguous=~repeated, nonexistent="NaT")
+    except Exception as error:  # an ambiguity pandas cannot settle with the flags
+        raise SeriesFileError(f"cannot place the timestamps in {timezone}: {error}") from None
+    missing = pd.isna(local)
+    if missing.any():
+        first = int(np.argmax(missing))
+        raise SeriesFileError(
+            f"{where(first)}: {naive[first]} does not exist in {timezone} (it falls in the DST gap)"
+        )
+    return local.tz_convert("UTC")
+
+
+@functools.lru_cache(maxsize=64)
+def _file_series(path: str, mtime_ns: int, column: str, time_column: str, timezone: str,
+                 fill: str) -> tuple[pd.Series, FileSeriesInfo]:
+    table, csv = _read_table(Path(path))
+
+    def where(position: int) -> str:
+        return f"{path}: column {column!r}: {_row(position, csv)}"
+
+    for needed, what in ((time_column, "time_column"), (column, "column")):
+        if needed not in table.columns:
+            raise SeriesFileError(
+                f"{path}: no {what} {needed!r}; the file has {', '.join(map(str, table.columns[:20]))}"
+            )
+    if len(table) < 2:
+        raise SeriesFileError(f"{path}: column {column!r}: needs at least two rows, has {len(table)}")
+    stamps = _utc_stamps(table[time_column], timezone, where)
+    seconds = (stamps - stamps[0]).total_seconds().to_numpy()
+    step = np.diff(seconds)
+    if (step <= 0).any():
+        first = int(np.argmax(step <= 0)) + 1
+        raise SeriesFileError(f"{where(first)}: timestamp {stamps[first]} is not after the previous row's "
+                              "(duplicate or out of order; times compared in UTC)")
+    resolution = float(step.min())
+    multiple = step / resolution
+    if (np.abs(multiple - np.round(multiple)) > 1e-6).any():
+        first = int(np.argmax(np.abs(multiple - np.round(multiple)) > 1e-6)) + 1
+        raise SeriesFileError(f"{where(first)}: irregular spacing ({step[first - 1] / 60:g} min after the previous "
+                              f"row; the finest spacing is {resolution / 60:g} min)")
+    raw = table[column]
+    values = pd.to_numeric(raw, errors="coerce")
+    text = (~raw.isna().to_numpy()) & values.isna().to_numpy()
+    if text.any():
+        first = int(np.argmax(text))
+        raise SeriesFileError(f"{where(first)}: not a number: {str(raw.iloc[first])[:40]!r}")
+    array = values.to_numpy(dtype=float)
+    if np.isinf(array).any():
+        raise SeriesFileError(f"{where(int(np.argmax(np.isinf(array))))}: infinite value")
+    nan_rows = np.flatnonzero(np.isnan(array))
+    gap_rows = np.flatnonzero(np.round(multiple) > 1) + 1
+    if fill == "none" and (len(nan_rows) or len(gap_rows)):
+        first_nan = nan_rows[0] if len(nan_rows) else len(array)
+        first_gap = gap_rows[0] if len(gap_rows) else len(array)
+        if first_nan <= first_gap:
+            problem = f"{where(int(first_nan))}: missing value"
+        else:
+            missing = int(round(multiple[first_gap - 1])) - 1
+            problem = (f"{where(int(first_gap))}: gap of {missing} missing row{'s' if missing > 1 else ''} "
+                       f"before {stamps[first_gap]:%Y-%m-%d %H:%M} UTC")
+        raise SeriesFileError(f"{problem}; set fill = \"interpolate\" or \"hold\" to fill gaps")
+    if np.isnan(array).all():
+        raise SeriesFileError(f"{path}: column {column!r}: has no values")
+    grid = pd.date_range(stamps[0], stamps[-1], freq=pd.Timedelta(seconds=resolution))
+    series = pd.Series(array, index=stamps).reindex(grid)
+    filled = int(series.isna().sum())
+    if filled:
+        series = (series.interpolate(method="time", limit_direction="both") if fill == "interpolate"
+                  else series.ffill().bfill())
+    series.index = pd.DatetimeIndex(series.index, name="timestamp_utc")
+    series.name = column
+    info = FileSeriesInfo(path, column, grid[0], grid[-1], pd.Timedelta(seconds=resolution), len(table), filled, fill)
+    return series, info
+
+
+def load_file_series(
+    path: str | Path, column: str, time_column: str = "timestamp", timezone: str = "UTC", fill: str = "none"
+) -> tuple[pd.Series, FileSeriesInfo]:
+    """One column of a user's CSV or Parquet file as a regular UTC series (stamps = interval starts).
+
+    Timestamps are read from ``time_column``: stamps with a zone (``Z``, ``+01:00``, ``UTC``) as
+    given, naive stamps as local time in the IANA zone ``timezone`` (see :func:`_utc_stamps` for
+    DST). The stamps, in UTC, must increase; their finest spacing is the resolution and every
+    spacing a multiple of it. Missing rows (gaps) and empty or NaN cells are refused unless
+    ``fill`` is ``"interpolate"`` (linear in time) or ``"hold"`` (last value carried forward, the
+    first one backward). Reads are cached per file modification time.
+
+    Returns the series (float, index ``timestamp_utc``) and a :class:`FileSeriesInfo`.
+    Raises :class:`SeriesFileError` naming the file, the column and the first bad row.
+    """
+    resolved = Path(path)
+    try:
+        mtime = resolved.stat().st_mtime_ns
+    except OSError:
+        mtime = -1
+    series, info = _file_series(str(resolved), mtime, column, time_column, timezone, fill)
+    return series.copy(), info

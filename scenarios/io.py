@@ -15,7 +15,7 @@ import tomli_w
 from pydantic import ValidationError
 
 from scenarios.schema import Scenario
-from scenarios.series import resolve_series
+from scenarios.series import SIGNAL_RULES, resolve_series
 
 
 class ScenarioError(ValueError):
@@ -31,7 +31,7 @@ def _location(loc: tuple[object, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             text += f"[{part}]"
-        elif part in ("inline", "generated", "data", "function-before[coerce_series(), tagged-union]"):
+        elif part in ("inline", "generated", "data", "file", "function-before[coerce_series(), tagged-union]"):
             continue  # the series union's internal tags say nothing to the user
         else:
             text += f".{part}" if text else str(part)
@@ -50,7 +50,7 @@ def _first_error(source: str, error: ValidationError) -> ScenarioError:
         reason = f"expected a table, got {type(given).__name__} {given!r}"
     elif kind == "union_tag_not_found":
         # the only discriminated union in the schema is the series form
-        reason = "missing 'kind': a series table needs kind = 'inline', 'generated' or 'data'"
+        reason = "missing 'kind': a series table needs kind = 'inline', 'generated', 'data' or 'file'"
     elif kind == "union_tag_invalid":
         reason = (f"unknown {context.get('discriminator')} {context.get('tag')!r}; "
                   f"expected {context.get('expected_tags')}")
@@ -59,7 +59,8 @@ def _first_error(source: str, error: ValidationError) -> ScenarioError:
     return ScenarioError(source, _location(tuple(detail["loc"])), reason)
 
 
-def _series_fields(scenario: Scenario) -> list[tuple[str, object, float | None]]:
+def series_fields(scenario: Scenario) -> list[tuple[str, object, float | None]]:
+    """Every series of a scenario as (field path, spec, longitude of its site or region)."""
     fields: list[tuple[str, object, float | None]] = []
     for i, site in enumerate(scenario.sites):
         prefix = f"sites[{i}]"
@@ -156,9 +157,10 @@ def check_scenario(scenario: Scenario, source: str = "<scenario>") -> None:
     # Series: resolvable over the run (coverage, dataset keys) and free of NaN.
     start = scenario.run.start
     n_steps = int(round(scenario.run.days * 24))
-    for field, spec, longitude in _series_fields(scenario):
+    for field, spec, longitude in series_fields(scenario):
         try:
-            values = resolve_series(spec, start, n_steps, 1.0, longitude_deg=longitude)  # type: ignore[arg-type]
+            values = resolve_series(spec, start, n_steps, 1.0, longitude_deg=longitude,  # type: ignore[arg-type]
+                                    rule=field_rule(field))
         except ValueError as error:
             raise ScenarioError(source, field, str(error)) from None
         if not np.all(np.isfinite(values)):
@@ -169,10 +171,19 @@ def check_scenario(scenario: Scenario, source: str = "<scenario>") -> None:
             raise ScenarioError(source, field, "must not be negative")
 
 
-def parse_scenario(data: dict, source: str = "<scenario>") -> Scenario:
-    """Validate a scenario given as a plain dict (as read from TOML)."""
+def field_rule(field: str) -> str:
+    """Resolution rule of a series field (:data:`scenarios.series.SIGNAL_RULES`): temperature interpolates."""
+    return SIGNAL_RULES["temperature"] if field.endswith("ambient_temperature_c") else SIGNAL_RULES["import_price"]
+
+
+def parse_scenario(data: dict, source: str = "<scenario>", base_dir: str | Path | None = None) -> Scenario:
+    """Validate a scenario given as a plain dict (as read from TOML).
+
+    ``base_dir`` is the folder relative file paths (series of kind ``file``) are read from; None
+    means the working directory.
+    """
     try:
-        scenario = Scenario.model_validate(data)
+        scenario = Scenario.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as error:
         raise _first_error(source, error) from None
     check_scenario(scenario, source)
@@ -200,7 +211,7 @@ def load_scenario(path: str | Path) -> Scenario:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ScenarioError(path_text, "", f"not valid TOML: {error}") from None
-    return parse_scenario(data, path_text)
+    return parse_scenario(data, path_text, base_dir=path.resolve().parent)
 
 
 def scenario_to_dict(scenario: Scenario) -> dict:
