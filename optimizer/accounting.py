@@ -93,10 +93,11 @@ def account(w: WindowInputs, plan: Plan) -> dict[str, float]:
         "generator_mwh": total(plan.generator_mw),
         "battery_throughput_mwh": total(plan.charge_mw + plan.discharge_mw),
         "facility_energy_mwh": total(plan.facility_load_mw(w)),
+        "base_load_energy_mwh": total(w.base_load),
     }
 
 
 def balance_residual_mw(w: WindowInputs, plan: Plan) -> np.ndarray:
     """(S, T) supply minus demand at every site and step; zero when power balance holds."""
     supply = plan.renewable_used_mw + plan.generator_mw + plan.discharge_mw + plan.import_mw
-    return supply - plan.facility_load_mw(w) - plan.charge_mw - plan.export_mw
+    return supply - plan.site_load_mw(w) - plan.charge_mw - plan.export_mw

@@ -373,9 +373,12 @@ def define_energy_assets(
 def define_nodal_balance(
     m: LinearModel, w: WindowInputs, ix: ModelIndex, x: np.ndarray, y: np.ndarray, cols: dict[str, np.ndarray]
 ) -> None:
-    """ren + gen + dis + imp - ch - exp - PUE (e y + P cover x) = PUE (idle + running)   for all (s, t)."""
+    """ren + gen + dis + imp - ch - exp - PUE (e y + P cover x) = PUE (idle + running) + base   for all (s, t).
+
+    ``base`` is the site's exogenous load (``Site.base_load_mw``), beside IT x PUE.
+    """
     S, T = w.fleet.n_sites, w.n_steps
-    rhs = fixed_facility_load_mw(w)
+    rhs = fixed_facility_load_mw(w) + w.base_load
     rows = m.add_constraints("Site-balance", (S, T), rhs, rhs)
     m.add_coefficients(rows, cols["ren"], 1.0)
     m.add_coefficients(rows, cols["imp"], 1.0)

@@ -51,7 +51,12 @@ class Plan:
         return w.fleet.idle_power_mw[:, None] + running + training + inference
 
     def facility_load_mw(self, w: WindowInputs) -> np.ndarray:
+        """(S, T) data-centre load PUE x IT, MW (the base load is beside it: :meth:`site_load_mw`)."""
         return w.pue * self.it_load_mw(w)
+
+    def site_load_mw(self, w: WindowInputs) -> np.ndarray:
+        """(S, T) everything the site's supply must cover: PUE x IT + base load, MW."""
+        return self.facility_load_mw(w) + w.base_load
 
     def starts_frame(self, w: WindowInputs) -> pd.DataFrame:
         """One row per started job: job, site, start time, end time."""
@@ -73,6 +78,7 @@ class Plan:
         S, T = w.fleet.n_sites, w.n_steps
         columns = {
             "it_load_mw": self.it_load_mw(w), "facility_load_mw": self.facility_load_mw(w),
+            "base_load_mw": w.base_load,
             "renewable_available_mw": w.pv_available_mw + w.wind_available_mw,
             "renewable_used_mw": self.renewable_used_mw, "import_mw": self.import_mw, "export_mw": self.export_mw,
             "charge_mw": self.charge_mw, "discharge_mw": self.discharge_mw, "soc_mwh": self.soc_mwh,

@@ -75,7 +75,7 @@ def passive_dispatch(w: WindowInputs, plan: Plan) -> Plan:
     nothing else absorbs is exported). The battery stays idle at its initial SOC. Load that
     none of this covers is shed from inference at the site (served rate reduced)."""
     fleet = w.fleet
-    load = plan.facility_load_mw(w)
+    load = plan.site_load_mw(w)
     renewable = w.pv_available_mw + w.wind_available_mw
     used = np.minimum(renewable, load)
     imports = np.minimum(load - used, fleet.import_limit_mw[:, None])

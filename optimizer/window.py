@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from scenarios.arrays import Fleet, build_fleet, nominal_signals
+from scenarios.arrays import Fleet, base_load_mw, build_fleet, nominal_signals
 from scenarios.schema import Scenario, TrainingJob
 
 
@@ -99,10 +99,17 @@ class WindowInputs:
     # Variable resolution: how many base steps (of ``step_hours``) each model step spans; None =
     # one each (a uniform grid). Job times (JobBatch, RunningJobs) always count base steps.
     step_counts: np.ndarray | None = None
+    # (S, T) exogenous site load beside IT x PUE (scenarios.Site.base_load_mw), MW; None = none
+    base_load_mw: np.ndarray | None = None
 
     @property
     def n_steps(self) -> int:
         return self.pue.shape[1]
+
+    @property
+    def base_load(self) -> np.ndarray:
+        """(S, T) exogenous site load, MW (zeros when the window has none)."""
+        return np.zeros_like(self.pue) if self.base_load_mw is None else self.base_load_mw
 
     @property
     def counts(self) -> np.ndarray:
@@ -176,6 +183,8 @@ def coarsen(w: WindowInputs, fine_steps: int, coarse_factor: int) -> WindowInput
     coarse_window = replace(w, step_counts=counts)
     series = ("demand_req_per_s", "pv_available_mw", "wind_available_mw", "import_price_usd_per_mwh",
               "export_price_usd_per_mwh", "carbon_t_per_mwh", "pue")
+    if w.base_load_mw is not None:
+        series += ("base_load_mw",)
     return replace(coarse_window, **{name: coarse_window.block_mean(getattr(w, name)) for name in series})
 
 
@@ -257,6 +266,12 @@ def window_inputs(
         if scenario.tail_energy_price_usd_per_mwh is not None
         else import_price.mean(axis=1) + carbon_price * carbon.mean(axis=1)
     ) * pue.mean(axis=1)
+    if "base_load" in signals:
+        base_load = sites("base_load")
+    elif any(_has_base_load(site) for site in scenario.sites):
+        base_load = base_load_mw(scenario, start, len(index), step_hours)[list(fleet.site_names)].to_numpy().T
+    else:
+        base_load = None
     terminal = np.where(
         np.isnan(fleet.battery_terminal_value_usd_per_mwh),
         import_price.mean(axis=1) * fleet.battery_discharge_efficiency,
@@ -281,7 +296,14 @@ def window_inputs(
         carbon_violation_penalty_usd_per_tco2=scenario.carbon.violation_penalty_usd_per_tco2,
         tail_energy_price_usd_per_mwh=tail_price,
         battery_terminal_value_usd_per_mwh=terminal,
+        base_load_mw=base_load,
     )
+
+
+def _has_base_load(site: object) -> bool:
+    """False only for the default: a constant zero base load."""
+    spec = site.base_load_mw  # type: ignore[attr-defined]
+    return not (getattr(spec, "shape", None) == "constant" and spec.mean * spec.scale + spec.offset == 0.0)
 
 
 def offline_inputs(scenario: Scenario, step_hours: float | None = None) -> WindowInputs:

@@ -171,6 +171,22 @@ def time_index(start: pd.Timestamp, n_steps: int, step_hours: float) -> pd.Datet
     return pd.date_range(pd.Timestamp(start), periods=n_steps, freq=pd.Timedelta(hours=step_hours))
 
 
+def base_load_mw(scenario: Scenario, start: pd.Timestamp, n_steps: int, step_hours: float) -> pd.DataFrame:
+    """Each site's exogenous load ``base_load_mw`` on a grid (index: interval starts, columns: sites), MW.
+
+    Step means by the ``hold`` rule, like the signals. It is a declared schedule: the simulator
+    adds no noise to it and controllers know it as given (no forecast error).
+    """
+    start = pd.Timestamp(start)
+    run_start = pd.Timestamp(scenario.run.start)
+    columns = {
+        site.name: resolve_series(site.base_load_mw, start, n_steps, step_hours, run_start,  # type: ignore[arg-type]
+                                  site.longitude_deg, rule=SIGNAL_RULES["base_load"])
+        for site in scenario.sites
+    }
+    return pd.DataFrame(columns, index=time_index(start, n_steps, step_hours), columns=[s.name for s in scenario.sites])
+
+
 def nominal_signals(
     scenario: Scenario, start: pd.Timestamp, n_steps: int, step_hours: float
 ) -> dict[str, pd.DataFrame]:

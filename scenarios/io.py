@@ -73,6 +73,7 @@ def series_fields(scenario: Scenario) -> list[tuple[str, object, float | None]]:
             (f"{prefix}.grid.carbon_intensity_g_per_kwh", site.grid.carbon_intensity_g_per_kwh,
              site.longitude_deg),
         ]
+        fields.append((f"{prefix}.base_load_mw", site.base_load_mw, site.longitude_deg))
         if site.grid.export_price_usd_per_mwh is not None:
             fields.append((f"{prefix}.grid.export_price_usd_per_mwh", site.grid.export_price_usd_per_mwh,
                            site.longitude_deg))
@@ -167,7 +168,7 @@ def check_scenario(scenario: Scenario, source: str = "<scenario>") -> None:
             raise ScenarioError(source, field, "series contains NaN or infinite values over the run")
         if field.endswith("_availability") and (values.min() < -1e-9 or values.max() > 1 + 1e-9):
             raise ScenarioError(source, field, "availability must lie in [0, 1]")
-        if field.endswith(("demand_req_per_s", "carbon_intensity_g_per_kwh")) and values.min() < 0:
+        if field.endswith(("demand_req_per_s", "carbon_intensity_g_per_kwh", "base_load_mw")) and values.min() < 0:
             raise ScenarioError(source, field, "must not be negative")
 
 

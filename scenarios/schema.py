@@ -121,6 +121,12 @@ class Site(_Model):
     wind_availability: Series = Field(
         default_factory=lambda: GeneratedSeries(mean=0.0), description="per-unit of wind_capacity_mw, 0..1"
     )
+    base_load_mw: Series = Field(
+        default_factory=lambda: GeneratedSeries(mean=0.0),
+        description="exogenous site load besides the GPUs, MW at the meter (offices, storage, a whole non-AI "
+        "load): beside IT x PUE, not scaled by PUE, not counted in power_capacity_mw, never shed; a known "
+        "schedule without noise",
+    )
     battery: Battery | None = None
     generator: Generator | None = None
     grid: GridConnection

@@ -115,6 +115,7 @@ class ClosedLoop:
         self.export_price = run_rows("export_price", sites)
         self.carbon = run_rows("carbon", sites)
         self.pue = fleet.pue(run_rows("temperature", sites).T).T.copy()
+        self.base_load = run_rows("base_load", sites)  # exogenous site load beside PUE x IT, never shed
         self.export_cap = self.grid.export_cap_mw(self.export_price)  # exporting at a negative price is never forced
         self.it_capacity = fleet.power_capacity_mw / self.pue  # IT MW the facility capacity allows
         self.history = realised.at_step(self.interval_h)
@@ -329,8 +330,9 @@ class ClosedLoop:
                     self._complete_due(now)
                 remaining = dt - elapsed
                 it_load = dc.base_it_mw + inference_it
-                flows = close_balance(pue * it_load, sheddable, renewable, charge_cmd, discharge_cmd, generator_cmd,
-                                      battery, remaining, generator, import_limit, export_cap)
+                flows = close_balance(pue * it_load + self.base_load[i], sheddable, renewable, charge_cmd,
+                                      discharge_cmd, generator_cmd, battery, remaining, generator, import_limit,
+                                      export_cap)
                 length = battery.advance(flows.charge, flows.discharge, min(remaining, dc.next_completion_h - now))
                 if has_generators:
                     on = flows.generator > EPS
@@ -400,6 +402,7 @@ class ClosedLoop:
             "unmet_load_mw": stack([zeros if t[0].unmet is None else t[0].unmet for t in ticks]),
         }
         records["facility_load_mw"] = self.pue * records["it_load_mw"]
+        records["base_load_mw"] = self.base_load
         on_h = stack([zeros if t[4] is None else t[4] for t in ticks])
         single = np.array([t[4] is None for t in ticks])
         records["generator_on_h"] = np.where(single[:, None], self.tick_h * (records["generator_mw"] > EPS), on_h)

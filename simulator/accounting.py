@@ -88,7 +88,10 @@ class AccountingConstants:
 
 
 def _site_array(ticks: pd.DataFrame, column: str, n_sites: int) -> np.ndarray:
-    """(n_ticks, S) from the tidy frame (rows ordered by time, then site)."""
+    """(n_ticks, S) from the tidy frame (rows ordered by time, then site); zeros for a base load
+    missing from results written before the column existed."""
+    if column == "base_load_mw" and column not in ticks:
+        return np.zeros((len(ticks) // max(n_sites, 1), n_sites))
     return ticks[column].to_numpy(dtype=float).reshape(-1, n_sites)
 
 
@@ -104,7 +107,7 @@ def realised_kpis(
     S, dt = len(c.site_names), c.tick_hours
     site = {name: _site_array(ticks, name, S) for name in (
         "import_mw", "export_mw", "generator_mw", "generator_on_h", "charge_mw", "discharge_mw", "soc_mwh",
-        "renewable_available_mw", "renewable_used_mw", "facility_load_mw", "unmet_load_mw",
+        "renewable_available_mw", "renewable_used_mw", "facility_load_mw", "base_load_mw", "unmet_load_mw",
         "import_price_usd_per_mwh", "export_price_usd_per_mwh", "carbon_t_per_mwh",
     )}
     fuel, no_load = np.asarray(c.fuel_usd_per_mwh), np.asarray(c.no_load_usd_per_h)
@@ -175,6 +178,7 @@ def realised_kpis(
         "energy_import_mwh": float(site["import_mw"].sum() * dt),
         "energy_export_mwh": float(site["export_mw"].sum() * dt),
         "facility_energy_mwh": float(site["facility_load_mw"].sum() * dt),
+        "base_load_energy_mwh": float(site["base_load_mw"].sum() * dt),
         "renewable_available_mwh": available,
         "renewable_used_mwh": used,
         "renewable_self_consumption_mwh": on_site,

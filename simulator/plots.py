@@ -41,8 +41,11 @@ def plot_dispatch(result: RunResult, path: str | Path | None = None, dpi: int = 
         layers = [frame[column].to_numpy(dtype=float) for column, _, _ in SUPPLY]
         axis.stackplot(time, *layers, labels=[label for _, label, _ in SUPPLY],
                        colors=[colour for _, _, colour in SUPPLY], alpha=0.85, step="post")
-        load = frame["facility_load_mw"].to_numpy() + frame["charge_mw"].to_numpy()
-        axis.step(time, load, where="post", color="black", lw=1.2, label="facility load + charge")
+        base = frame["base_load_mw"].to_numpy(dtype=float) if "base_load_mw" in frame else np.zeros(len(frame))
+        load = frame["facility_load_mw"].to_numpy() + base + frame["charge_mw"].to_numpy()
+        if base.any():
+            axis.step(time, base, where="post", color="#999999", lw=1.0, ls="-.", label="base load")
+        axis.step(time, load, where="post", color="black", lw=1.2, label="facility + base load + charge")
         axis.step(time, load + frame["export_mw"].to_numpy(), where="post", color="black", lw=0.8, ls=":",
                   label="+ export")
         axis.set_ylabel(f"{site}\nMW")

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy.signal import lfilter
 
-from scenarios.arrays import SIGNALS, Fleet, nominal_signals
+from scenarios.arrays import SIGNALS, Fleet, base_load_mw, nominal_signals
 from scenarios.schema import Scenario, TrainingJob
 
 
@@ -79,7 +79,8 @@ class RealisedSignals:
     """Realised signals on the plant tick over ``[start, start + n_ticks * tick_h)``.
 
     ``frames`` maps each signal of :data:`scenarios.SIGNALS` to a DataFrame (columns = sites,
-    or classes for ``demand``). ``run_offset`` is the tick index of the run start.
+    or classes for ``demand``), plus ``base_load`` (MW per site, the scenario's schedule as given).
+    ``run_offset`` is the tick index of the run start.
     """
 
     frames: dict[str, pd.DataFrame]
@@ -198,7 +199,8 @@ def realise_signals(
         * ar1_path(stream(seed, f"temperature/{site}"), n, rho(noise.temperature_rho_per_h))
         for site in temperature.columns
     }, index=temperature.index, columns=temperature.columns)
-    return RealisedSignals({name: frames[name] for name in SIGNALS}, tick_h, history_ticks, note)
+    frames["base_load"] = base_load_mw(scenario, temperature.index[0], n, tick_h)  # a schedule: no noise
+    return RealisedSignals({name: frames[name] for name in (*SIGNALS, "base_load")}, tick_h, history_ticks, note)
 
 
 @dataclass(frozen=True)

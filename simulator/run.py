@@ -175,6 +175,7 @@ def build_frames(raw: RawRun, loop: ClosedLoop, fleet: Fleet, submissions: list[
     emissions = (loop.carbon * r["import_mw"] + fleet.generator_emission_t_per_mwh * r["generator_mw"]) * dt
     columns = {
         "it_load_mw": r["it_load_mw"], "facility_load_mw": r["facility_load_mw"], "pue": loop.pue,
+        "base_load_mw": r["base_load_mw"],
         "renewable_available_mw": renewable, "renewable_used_mw": r["renewable_used_mw"],
         "curtailed_mw": np.maximum(renewable - r["renewable_used_mw"], 0.0),
         "import_mw": r["import_mw"], "export_mw": r["export_mw"], "charge_mw": r["charge_mw"],

@@ -72,7 +72,10 @@ def test_us_3site_series_are_the_real_2022_data(loaded):
         np.testing.assert_allclose(signals["carbon"][site].to_numpy(), carbon, rtol=1e-12)
         price = load_series("price_2022", market).reindex(hours).to_numpy()
         np.testing.assert_allclose(signals["import_price"][site].to_numpy(), price, rtol=1e-12)
-        temperature = load_series("temperature_2022", weather).reindex(hours).to_numpy()
+        # temperature is interpolated between its hourly readings: an hour's mean is the mean of its two ends
+        readings = load_series("temperature_2022", weather)
+        temperature = 0.5 * (readings.reindex(hours).to_numpy()
+                             + readings.reindex(hours + pd.Timedelta(hours=1)).to_numpy())
         np.testing.assert_allclose(signals["temperature"][site].to_numpy(), temperature, rtol=1e-12)
         pv = load_series("pv_availability_2022", weather).reindex(hours).to_numpy()
         np.testing.assert_allclose(signals["pv"][site].to_numpy(), pv, rtol=1e-12, atol=1e-12)
