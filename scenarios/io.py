@@ -84,6 +84,33 @@ def series_fields(scenario: Scenario) -> list[tuple[str, object, float | None]]:
     return fields
 
 
+def file_series_report(scenario: Scenario) -> list[str]:
+    """One line per series of kind ``file``: field, file, column, span (UTC), resolution, rows,
+    unit scale and offset, and the grid points filled by its ``fill`` rule (``aidc validate``).
+
+    The scenario must be valid (its files readable), as :func:`load_scenario` ensures.
+    """
+    from scenarios.datasets import load_file_series
+    from scenarios.series import FileSeries
+
+    lines = []
+    for field, spec, _ in series_fields(scenario):
+        if not isinstance(spec, FileSeries):
+            continue
+        _, info = load_file_series(spec.path, spec.column, spec.time_column, spec.timezone, spec.fill)
+        stamp = "%Y-%m-%d %H:%M"
+        end = info.last + info.resolution
+        filled = f"{info.filled} gap point{'s' if info.filled != 1 else ''} filled ({spec.fill})" if info.filled \
+            else "no gaps"
+        offset = f" + {spec.offset:g}" if spec.offset else ""
+        lines.append(
+            f"{field}: {info.path} column {info.column!r}, {info.first.strftime(stamp)} to {end.strftime(stamp)} UTC, "
+            f"{info.rows} rows every {info.resolution.total_seconds() / 60:g} min (stamps in {spec.timezone} unless "
+            f"zoned), scale {spec.scale:g}{offset}, {filled}"
+        )
+    return lines
+
+
 def check_scenario(scenario: Scenario, source: str = "<scenario>") -> None:
     """Cross-field rules that pydantic's per-field checks cannot see (SPEC §8).
 

@@ -107,10 +107,11 @@ class Site(_Model):
     region: str = Field(description="user region the site is in (its 'home' for no-routing)")
     latitude_deg: float = Field(0.0, ge=-90, le=90)
     longitude_deg: float = Field(0.0, ge=-180, le=180)
-    gpus: int = Field(gt=0, description="number of GPUs")
+    gpus: int = Field(ge=0, description="number of GPUs; 0 for a site without a data centre (a plain microgrid)")
     throughput_req_per_s_per_gpu: float = Field(gt=0, description="inference requests/s one GPU serves")
     idle_power_mw: float = Field(ge=0, description="IT power at zero load, MW")
-    power_capacity_mw: float = Field(gt=0, description="maximum facility power, MW")
+    power_capacity_mw: float = Field(ge=0, description="maximum facility power (PUE x IT), MW; the base load is "
+                                     "beside it")
     cooling: Cooling = Cooling()
     ambient_temperature_c: Series = Field(default_factory=lambda: GeneratedSeries(mean=20.0))
     pv_capacity_mw: float = Field(0.0, ge=0)
@@ -208,6 +209,19 @@ class CarbonPolicy(_Model):
     )
 
 
+class NoiseSettings(_Model):
+    """Realisation noise of the closed loop (``[noise]``; see :mod:`simulator.processes`).
+
+    ``enabled = false`` replays the series exactly: no AR(1) factors on PV, wind, prices, carbon
+    and temperature, no day-level demand shock and no Poisson counting of request arrivals (the
+    realised rate is the nominal rate). Explicit jobs are never random; a ``job_population`` stays
+    a seeded draw (it *is* the workload) -- list recorded jobs under ``[[jobs]]`` to replay them.
+    The CLI's ``--noise on|off`` overrides it.
+    """
+
+    enabled: bool = Field(True, description="false: realised signals equal the scenario's series")
+
+
 class RunSettings(_Model):
     """Time base of a run (SPEC §5)."""
 
@@ -259,6 +273,7 @@ class Scenario(_Model):
     jobs: list[TrainingJob] = Field(default_factory=list, description="explicit jobs (offline day)")
     job_population: JobPopulation | None = None
     carbon: CarbonPolicy = CarbonPolicy()
+    noise: NoiseSettings = NoiseSettings()
     generation_scale: float = Field(
         1.0, ge=0, description="multiplies PV and wind capacity (generation-rich)"
     )

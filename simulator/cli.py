@@ -133,6 +133,7 @@ def add_validate_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
 
 def run_validate(args: argparse.Namespace) -> int:
     from scenarios import ScenarioError, build_fleet, builtin_names, load_scenario
+    from scenarios.io import file_series_report
 
     targets = list(args.targets) + (builtin_names() if args.all else [])
     if not targets:
@@ -148,6 +149,8 @@ def run_validate(args: argparse.Namespace) -> int:
         build_fleet(scenario)  # a valid scenario must compile; a failure here is a bug
         label = target if target == scenario.name else f"{target} ({scenario.name})"
         print(f"ok  {label}: {summarise(scenario)}", flush=True)
+        for line in file_series_report(scenario):
+            print(f"    file {line}", flush=True)
     if len(targets) > 1:
         print(f"{len(targets) - len(bad)} valid, {len(bad)} invalid", flush=True)
     return 1 if bad else 0

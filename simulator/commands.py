@@ -26,6 +26,7 @@ MAIN_KPIS = (
     ("budget_use_fraction", "budget use", "{:.1%}"),
     ("energy_import_mwh", "imported (MWh)", "{:,.0f}"),
     ("energy_export_mwh", "exported (MWh)", "{:,.0f}"),
+    ("base_load_energy_mwh", "base load (MWh)", "{:,.0f}"),
     ("renewable_self_consumption_fraction", "renewables used on site", "{:.1%}"),
     ("curtailment_mwh", "curtailed (MWh)", "{:,.1f}"),
     ("battery_throughput_mwh", "battery throughput (MWh)", "{:,.0f}"),
@@ -58,6 +59,9 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--solver", choices=("highs", "gurobi", "auto"), default="highs")
     parser.add_argument("--time-limit", type=float, default=20.0, help="seconds per MPC solve (default 20)")
     parser.add_argument("--days", type=float, help="run length (default: the scenario's)")
+    parser.add_argument("--noise", choices=("on", "off"),
+                        help="realisation noise on traffic, weather and prices; off replays the series exactly "
+                             "(default: the scenario's [noise] table, on)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -86,6 +90,7 @@ def run_run(args: argparse.Namespace) -> int:
     from scenarios import load_scenario
     from simulator import make_controller, simulate
     from simulator.plots import plot_dispatch
+    from simulator.processes import NoiseParameters
 
     scenario = load_scenario(args.scenario)
     seed = scenario.run.seed if args.seed is None else args.seed
@@ -94,7 +99,8 @@ def run_run(args: argparse.Namespace) -> int:
         raise _user_error(f"--time-limit must be positive, got {args.time_limit:g}")
     controller = make_controller(args.controller, scenario, forecast=args.forecast, solver=args.solver,
                                  time_limit_s=args.time_limit, seed=seed)
-    result = simulate(scenario, controller, days=args.days, seed=seed, progress=True, bound=args.bound)
+    noise = NoiseParameters.for_scenario(scenario, args.noise)
+    result = simulate(scenario, controller, days=args.days, seed=seed, progress=True, bound=args.bound, noise=noise)
     wall = time.perf_counter() - began
     manifest = result.manifest
     print(f"{manifest['scenario']}: {args.controller}, forecast {manifest['forecaster'] or '-'}, "
@@ -165,6 +171,7 @@ def run_compare(args: argparse.Namespace) -> int:
 
     from scenarios import load_scenario
     from simulator import make_controller, simulate
+    from simulator.processes import NoiseParameters
 
     scenario = load_scenario(args.scenario)
     rows = []
@@ -173,7 +180,8 @@ def run_compare(args: argparse.Namespace) -> int:
             for name in controllers:
                 controller = make_controller(name, scenario, forecast=args.forecast, solver=args.solver,
                                              time_limit_s=args.time_limit, seed=seed)
-                result = simulate(scenario, controller, days=args.days, seed=seed, bound=args.bound)
+                result = simulate(scenario, controller, days=args.days, seed=seed, bound=args.bound,
+                                  noise=NoiseParameters.for_scenario(scenario, args.noise))
                 rows.append({"controller": name, "seed": seed, **result.kpis})
                 bar.update()
     runs = pd.DataFrame(rows)

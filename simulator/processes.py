@@ -58,9 +58,25 @@ class NoiseParameters:
     temperature_sigma_c: float = 0.5  # absolute, °C
     temperature_rho_per_h: float = 0.95
     history_hours: float = 168.0  # realised history before the run start (for history-based forecasters)
+    demand_poisson: bool = True  # count request arrivals per tick (False: the realised rate is the intensity)
 
     def config(self) -> dict[str, float]:
         return asdict(self)
+
+    @classmethod
+    def off(cls) -> NoiseParameters:
+        """No realisation noise: every realised signal equals the scenario's series."""
+        return cls(demand_day_sigma=0.0, pv_sigma=0.0, wind_sigma=0.0, price_sigma=0.0, carbon_sigma=0.0,
+                   temperature_sigma_c=0.0, demand_poisson=False)
+
+    @classmethod
+    def for_scenario(cls, scenario: Scenario, switch: str | None = None) -> NoiseParameters:
+        """The default sizes, or none when ``switch`` is ``"off"`` (or, with no switch, when the
+        scenario's ``[noise] enabled = false``). Raises ``ValueError`` for another switch."""
+        if switch not in (None, "on", "off"):
+            raise ValueError(f"noise must be 'on' or 'off', got {switch!r}")
+        enabled = scenario.noise.enabled if switch is None else switch == "on"
+        return cls() if enabled else cls.off()
 
 
 def ar1_path(rng: np.random.Generator, n: int, rho_per_step: float) -> np.ndarray:
@@ -143,7 +159,7 @@ def realise_signals(
 ) -> RealisedSignals:
     """Realised signals at the plant tick from ``history_hours`` before the run start to
     ``after_hours`` past its end (see the module docstring for the processes)."""
-    noise = NoiseParameters() if noise is None else noise
+    noise = NoiseParameters.for_scenario(scenario) if noise is None else noise
     run = scenario.run
     tick_h = run.plant_tick_minutes / 60.0
     run_start = pd.Timestamp(run.start)
@@ -170,7 +186,8 @@ def realise_signals(
         day_shock = stream(seed, f"demand-day/{name}").standard_normal(int(day.max()) + 1)
         shocks = np.exp(sigma * day_shock - 0.5 * sigma**2)
         intensity = np.clip(demand[name].to_numpy(dtype=float), 0.0, None) * shocks[day]
-        realised[name] = stream(seed, f"demand/{name}").poisson(intensity * tick_s) / tick_s
+        counts = stream(seed, f"demand/{name}")
+        realised[name] = counts.poisson(intensity * tick_s) / tick_s if noise.demand_poisson else intensity
     frames["demand"] = pd.DataFrame(realised, index=index, columns=demand.columns)
 
     def multiplicative(signal: str, sigma: float, rho_h: float, low: float | None, high: float | None,

@@ -78,12 +78,14 @@ def simulate(
     (``perfect``, ``noisy``) is bound to the realised truth at the control interval, covering
     the run plus one horizon. ``bound=True`` also solves the perfect-information bound
     (:mod:`simulator.bound`) and reports ``regret_usd``. ``progress`` shows a bar over control steps.
+    ``noise`` sets the realisation noise; None takes the scenario's ``[noise]`` table
+    (:meth:`simulator.processes.NoiseParameters.for_scenario`).
     """
     wall_start = datetime.now(UTC)
     began = time.perf_counter()
     scenario = with_days(scenario, days)
     seed = scenario.run.seed if seed is None else int(seed)
-    noise = NoiseParameters() if noise is None else noise
+    noise = NoiseParameters.for_scenario(scenario) if noise is None else noise
     fleet = build_fleet(scenario)
     run = scenario.run
     run_hours = run.days * 24.0
