@@ -178,7 +178,28 @@ def test_example_validates_with_its_file_report():
         assert part in load_line
 
 
-def test_example_runs_from_the_readme_command_in_any_directory(tmp_path):
+def readme_example_commands() -> list[list[str]]:
+    """The `aidc ...` lines of the README's worked-example block, comments dropped."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    block = text[text.index("**Worked example: your own data.**"):]
+    block = block[block.index("```bash") + len("```bash"):]
+    block = block[:block.index("```")]
+    return [line.split("#")[0].split() for line in block.strip().splitlines() if line.startswith("aidc ")]
+
+
+def test_readme_example_commands_run_as_written(tmp_path):
+    # a working directory that looks like the checkout (scenarios/ linked), so the command's
+    # relative path is used as written and the result folder lands in tmp_path
+    (tmp_path / "scenarios").symlink_to(REPO / "scenarios")
+    commands = readme_example_commands()
+    assert [c[:2] for c in commands] == [["aidc", "validate"], ["aidc", "run"]]
+    for command in commands:
+        done = aidc(*command[1:], cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+    assert (tmp_path / "microgrid-run" / "dispatch.png").is_file()
+
+
+def test_example_runs_from_any_directory(tmp_path):
     done = aidc("run", str(EXAMPLE), "--controller", "mpc", "--noise", "off", "--days", "2",
                 "--out", str(tmp_path / "out"), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
