@@ -383,7 +383,9 @@ def test_validate_mixed_reports_each_and_fails(tmp_path, capsys):
     assert code == 1
     assert captured.out.count("ok  paper-day:") == 2
     assert captured.out.splitlines()[-1] == "2 valid, 1 invalid"
-    assert captured.err.splitlines() == [f"bad {path}: sites[0].gpus: Input should be greater than or equal to 0 (got -1)"]
+    assert captured.err.splitlines() == [
+        f"bad {path}: sites[0].gpus: Input should be greater than or equal to 0 (got -1)"
+    ]
 
 
 def test_validate_without_targets_is_a_usage_error(capsys):
