@@ -266,3 +266,21 @@ def test_a_bare_list_of_three_is_refused_naming_the_field():
         parse_scenario(bare_list_scenario([10.0, 20.0, 30.0]))
     assert caught.value.field == "sites[0].grid.import_price_usd_per_mwh"
     assert "covers 3 h" in caught.value.reason and "a bare list is hourly" in caught.value.reason
+
+
+def test_each_signal_uses_its_documented_rule_at_the_plant_tick():
+    from scenarios import nominal_signals
+    from scenarios.series import SIGNAL_RULES
+
+    assert SIGNAL_RULES["temperature"] == "interpolate"
+    assert {rule for name, rule in SIGNAL_RULES.items() if name != "temperature"} == {"hold"}
+    data = bare_list_scenario([float(h) for h in range(24)])
+    data["sites"][0]["ambient_temperature_c"] = [float(h) for h in range(24)]
+    data["sites"][0]["base_load_mw"] = [float(h) for h in range(24)]
+    scenario = parse_scenario(data)
+    frames = nominal_signals(scenario, DAY, 8, 0.25)
+    assert frames["import_price"]["frankfurt"].tolist() == [0, 0, 0, 0, 1, 1, 1, 1]
+    np.testing.assert_allclose(frames["temperature"]["frankfurt"], [0.125 + 0.25 * i for i in range(8)])
+    from scenarios.arrays import base_load_mw
+
+    assert base_load_mw(scenario, DAY, 8, 0.25)["frankfurt"].tolist() == [0, 0, 0, 0, 1, 1, 1, 1]
