@@ -342,7 +342,9 @@ def load_sites() -> pd.DataFrame:
 #: Suffixes read as CSV (gzip by suffix) and as Parquet.
 CSV_SUFFIXES = (".csv", ".csv.gz", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")
-_OFFSET_PATTERN = r"(?:Z|[+-]\d\d(?::?\d\d)?|\s*UTC|\s*GMT)$"
+# a zone after a clock time: "...12:00Z", "...12:00:00+01:00", "...12:00 +0100", "...12:00 UTC" (a bare
+# date such as "2020-01-01" is naive: its "-01" is not an offset)
+_OFFSET_PATTERN = r"\d:\d\d(?::\d\d(?:\.\d*)?)?\s*(?:Z|[+-]\d\d(?::?\d\d)?|UTC|GMT)$"
 
 
 class SeriesFileError(ValueError):
@@ -504,9 +506,10 @@ def load_file_series(
 ) -> tuple[pd.Series, FileSeriesInfo]:
     """One column of a user's CSV or Parquet file as a regular UTC series (stamps = interval starts).
 
-    Timestamps are read from ``time_column``: stamps with a zone (``Z``, ``+01:00``, ``UTC``) as
-    given, naive stamps as local time in the IANA zone ``timezone`` (see :func:`_utc_stamps` for
-    DST). The stamps, in UTC, must increase; their finest spacing is the resolution and every
+    Timestamps (ISO 8601 recommended: day-first forms such as ``01/02/2022`` are ambiguous) are
+    read from ``time_column``: stamps with a zone (``Z``, ``+01:00``, ``UTC``) as given, naive
+    stamps as local time in the IANA zone ``timezone`` (see :func:`_utc_stamps` for DST).
+    The stamps, in UTC, must increase; their finest spacing is the resolution and every
     spacing a multiple of it. Missing rows (gaps) and empty or NaN cells are refused unless
     ``fill`` is ``"interpolate"`` (linear in time) or ``"hold"`` (last value carried forward, the
     first one backward). Reads are cached per file modification time.

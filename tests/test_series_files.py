@@ -284,3 +284,10 @@ def test_each_signal_uses_its_documented_rule_at_the_plant_tick():
     from scenarios.arrays import base_load_mw
 
     assert base_load_mw(scenario, DAY, 8, 0.25)["frankfurt"].tolist() == [0, 0, 0, 0, 1, 1, 1, 1]
+
+
+def test_date_only_stamps_are_local_days_not_offsets(tmp_path):
+    path = write_csv(tmp_path / "d.csv", ["2020-01-01", "2020-01-02", "2020-01-03"], [1.0, 2.0, 3.0])
+    series, info = load_file_series(path, "DE_LU", timezone="Europe/Berlin")
+    assert series.index[0] == pd.Timestamp("2019-12-31T23:00Z")
+    assert info.resolution == pd.Timedelta(days=1)
