@@ -24,8 +24,9 @@ SUPPLY = (  # column, label, colour: stacked from the bottom
 
 
 def plot_dispatch(result: RunResult, path: str | Path | None = None, dpi: int = 110) -> object:
-    """Per-site dispatch: stacked supply against the load (facility + charge + export), with the
-    import price and carbon intensity on twin axes. Returns the figure; saves it when ``path``."""
+    """Per-site dispatch: stacked supply against the load (facility + base load + charge + export),
+    the base load drawn on its own where a site has one, with the import price and carbon
+    intensity on twin axes. Returns the figure; saves it when ``path``."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)

@@ -124,6 +124,17 @@ def test_plant_serves_the_base_load_beside_pue_times_it():
     np.testing.assert_allclose(first["facility_load_mw"], first["pue"] * first["it_load_mw"], rtol=1e-12)
     assert result.kpis["base_load_energy_mwh"] == pytest.approx(3.0 * 24 * scenario.run.days, rel=1e-12)
     assert result.kpis["base_load_energy_mwh"] == pytest.approx(float(ticks["base_load_mw"].sum() * dt))
+    from simulator.plots import plot_dispatch
+
+    figure = plot_dispatch(result)
+    first_axis = figure.axes[0]
+    labels = first_axis.get_legend_handles_labels()[1]
+    assert "base load" in labels and "facility + base load + charge" in labels
+    load_line = next(line for line in first_axis.get_lines() if line.get_label() == "facility + base load + charge")
+    np.testing.assert_allclose(load_line.get_ydata(), first["facility_load_mw"] + 3.0 + first["charge_mw"])
+    import matplotlib.pyplot as plt
+
+    plt.close(figure)
 
 
 # --- deterministic replays ---------------------------------------------------------------------
