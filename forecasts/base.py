@@ -228,6 +228,18 @@ class Prediction:
     note: str | None = None
 
 
+@lru_cache(maxsize=16)
+def _target_index(issue_ns: int, step_ns: int, horizon_steps: int) -> pd.DatetimeIndex:
+    """The UTC index of a forecast's target intervals (cached: shared by every signal of a decision)."""
+    return ns_to_index(issue_ns + step_ns * np.arange(horizon_steps, dtype=np.int64))
+
+
+@lru_cache(maxsize=64)
+def _column_index(keys: tuple[str, ...]) -> pd.Index:
+    """The columns of a forecast frame (cached: an Index is immutable)."""
+    return pd.Index(list(keys))
+
+
 class Forecaster(ABC):
     """A forecaster: ``forecast(signal, history, issue_time, step, horizon_steps) -> Forecast``.
 
@@ -258,15 +270,18 @@ class Forecaster(ABC):
         """Forecast ``signal`` for ``horizon_steps`` intervals of ``step`` from ``issue_time``."""
         request = self._make_request(signal, history, issue_time, step, horizon_steps)
         prediction = self._predict(request, history)
-        index = ns_to_index(request.target_ns)
-        columns = list(request.keys)
-        values = pd.DataFrame(clip_to_signal_range(signal, prediction.values), index=index, columns=columns)
+        # the index and columns are immutable and the same for every signal of one decision: built once
+        # and shared (they were most of a forecast's cost)
+        index = _target_index(request.issue_ns, request.step_ns, request.horizon_steps)
+        columns = _column_index(tuple(request.keys))
+
+        def frame(array: np.ndarray) -> pd.DataFrame:
+            return pd.DataFrame(clip_to_signal_range(signal, array), index=index, columns=columns, copy=False)
+
+        values = frame(prediction.values)
         quantiles = None
         if prediction.quantiles:
-            quantiles = {
-                level: pd.DataFrame(clip_to_signal_range(signal, array), index=index, columns=columns)
-                for level, array in sorted(prediction.quantiles.items())
-            }
+            quantiles = {level: frame(array) for level, array in sorted(prediction.quantiles.items())}
         if prediction.note:
             logger.info("%s forecast of %s at %s: %s", self.name, signal, request.issue_time, prediction.note)
         return Forecast(

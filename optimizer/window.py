@@ -253,8 +253,13 @@ def window_inputs(
             raise ValueError("a one-step window needs step_hours (or an index with a frequency)")
     start = index[0]
 
+    names = list(fleet.site_names)
+
     def sites(name: str) -> np.ndarray:
-        return signals[name][list(fleet.site_names)].to_numpy(dtype=float).T
+        frame = signals[name]
+        if list(frame.columns) != names:  # a column selection copies; skip it when already in order
+            frame = frame[names]
+        return frame.to_numpy(dtype=float).T
 
     window_start_h = (start - pd.Timestamp(scenario.run.start)).total_seconds() / 3600.0
     import_price = sites("import_price")
