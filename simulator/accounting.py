@@ -166,6 +166,8 @@ def realised_kpis(
     solve_s = solver_log["wall_s"].to_numpy(dtype=float) if len(solver_log) else np.zeros(0)
     decide_s = solver_log["decide_s"].to_numpy(dtype=float) if len(solver_log) else np.zeros(0)
     fallbacks = int((solver_log["fallback"].astype(str) != "").sum()) if len(solver_log) else 0
+    # decisions whose solve stopped on the wall-clock limit: the only results that can depend on load
+    time_limit_stops = int((solver_log["status"].astype(str) == "time_limit").sum()) if "status" in solver_log else 0
     return {
         "benefit_usd": float(benefit),
         **parts,
@@ -206,4 +208,5 @@ def realised_kpis(
         "decide_s_p95": _quantile(decide_s, 0.95),
         "decide_s_max": float(decide_s.max()) if decide_s.size else float("nan"),
         "fallbacks": fallbacks,
+        "time_limit_stops": time_limit_stops,
     }

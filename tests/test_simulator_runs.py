@@ -65,6 +65,7 @@ def test_mpc_with_perfect_forecasts_is_close_to_the_perfect_information_bound(sc
     kpis = mpc_result.kpis
     assert kpis["bound_status"] == "optimal"
     assert kpis["fallbacks"] == 0
+    assert kpis["time_limit_stops"] == (mpc_result.solver_log["status"] == "time_limit").sum() == 0
     # the bound lives on the control grid (hourly means), so it is an approximation: within 5 %
     assert abs(kpis["regret_usd"]) <= 0.05 * abs(kpis["bound_benefit_usd"])
     heuristic = simulate(scenario, make_controller("local", scenario), seed=4)
@@ -89,6 +90,21 @@ def test_a_failing_solver_falls_back_and_the_run_completes(scenario, monkeypatch
     assert failed["fallback"].str.contains("injected").all()
     assert failed["fallback"].str.startswith("previous plan shifted").all()
     assert_invariants(scenario, result)
+
+
+def test_decisions_stopped_on_the_time_limit_are_counted(scenario, monkeypatch):
+    """Only such decisions can depend on machine load, so the KPIs count them."""
+    solve = optimizer.mpc.run_variant
+
+    def stopped(window, variant, options):
+        result = solve(window, variant, options)
+        result.solve.status = "time_limit"  # as if the solver had stopped on its limit with this incumbent
+        return result
+
+    monkeypatch.setattr(optimizer.mpc, "run_variant", stopped)
+    result = simulate(scenario, make_controller("mpc", scenario, seed=1), days=0.25, seed=1)
+    assert result.kpis["time_limit_stops"] == len(result.solver_log) == 6
+    assert result.kpis["fallbacks"] == 0  # an incumbent at the limit is used, not a fallback
 
 
 def test_a_controller_error_falls_back_to_greedy(scenario):
