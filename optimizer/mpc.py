@@ -16,6 +16,7 @@ import numpy as np
 
 from forecasts import Forecaster
 from optimizer.control import Controller, GreedyController, Observation, Setpoints, forecast_signals
+from optimizer.defaults import MPC_DEFAULTS
 from optimizer.plan import Plan
 from optimizer.solvers import SolveOptions, SolverUnavailable
 from optimizer.variants import InfeasibleWindow, run_variant
@@ -103,7 +104,8 @@ class MPCController(Controller):
         self.horizon_hours = horizon_hours
         self.fine_hours, self.coarse_factor = fine_hours, int(coarse_factor)
         self.shrink_at_run_end = shrink_at_run_end
-        self.solve_options = solve_options or SolveOptions(time_limit_s=20.0, mip_gap=1e-3)
+        self.solve_options = solve_options or SolveOptions(time_limit_s=MPC_DEFAULTS.time_limit_s,
+                                                           mip_gap=MPC_DEFAULTS.mip_gap)
         self.name = "mpc" if variant == "joint" else f"mpc-{variant}"
         self.previous: tuple[WindowInputs, Plan, float] | None = None
         self.fallback = GreedyController()

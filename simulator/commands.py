@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from optimizer.defaults import MPC_DEFAULTS
+
 CONTROLLER_NAMES = ("mpc", "mpc-compute-only", "mpc-energy-only", "greedy", "local")  # simulator.CONTROLLERS
 #: KPIs in the tables of ``run`` and ``compare``: (key, label, format)
 MAIN_KPIS = (
@@ -57,7 +59,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
                         help="forecaster spec for MPC controllers, e.g. perfect, noisy:sigma_24h=0.2, ets "
                              "(default perfect)")
     parser.add_argument("--solver", choices=("highs", "gurobi", "auto"), default="highs")
-    parser.add_argument("--time-limit", type=float, default=20.0, help="seconds per MPC solve (default 20)")
+    parser.add_argument("--time-limit", type=float, default=MPC_DEFAULTS.time_limit_s,
+                        help=f"seconds per MPC solve (default {MPC_DEFAULTS.time_limit_s:g})")
     parser.add_argument("--days", type=float, help="run length (default: the scenario's)")
     parser.add_argument("--noise", choices=("on", "off"),
                         help="realisation noise on traffic, weather and prices; off replays the series exactly "

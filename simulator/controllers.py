@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from forecasts import make_forecaster
 from optimizer.control import Controller, GreedyController, LocalController
+from optimizer.defaults import MPC_DEFAULTS
 from optimizer.mpc import MPCController
 from optimizer.solvers import SolveOptions
 from scenarios.schema import Scenario
@@ -24,9 +25,9 @@ def make_controller(
     scenario: Scenario | None = None,
     forecast: str = "perfect",
     solver: str = "highs",
-    time_limit_s: float = 20.0,
+    time_limit_s: float = MPC_DEFAULTS.time_limit_s,
     seed: int = 0,
-    mip_gap: float = 1e-3,
+    mip_gap: float = MPC_DEFAULTS.mip_gap,
     horizon_hours: float | None = None,
     shrink_at_run_end: bool = True,
     fine_hours: float | None = None,

@@ -56,6 +56,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from optimizer.defaults import MPC_DEFAULTS
+
 # the grid, re-exported: ``from simulator.sweep import SweepGrid, run_sweep``
 from simulator.sweep_grid import (  # noqa: F401
     HEURISTIC_CONTROLLERS,
@@ -114,8 +116,9 @@ def execute_run(spec: RunSpec, scenario: Scenario, sweep_folder: str) -> dict[st
         raise RuntimeError(f"{FAIL_HOOK}={hook}: failing run {spec.run_id} on purpose")
     began = time.perf_counter()
     controller = make_controller(spec.controller, scenario, forecast=spec.forecast or "perfect",
-                                 solver=spec.solver or "highs", time_limit_s=spec.time_limit_s or 20.0,
-                                 mip_gap=spec.mip_gap or 1e-3, seed=spec.seed)
+                                 solver=spec.solver or "highs",
+                                 time_limit_s=spec.time_limit_s or MPC_DEFAULTS.time_limit_s,
+                                 mip_gap=spec.mip_gap or MPC_DEFAULTS.mip_gap, seed=spec.seed)
     result = simulate(scenario, controller, days=spec.days, seed=spec.seed, bound=spec.bound)
     staging = Path(sweep_folder) / ".staging" / f"{spec.run_id}.{uuid.uuid4().hex[:8]}"
     result.save(staging)

@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from optimizer.defaults import MPC_DEFAULTS
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -52,7 +54,8 @@ def add_sweep_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
                         help="a scenario variant (repeat for several), e.g. rich:generation_scale=2 or "
                              "carbon.price_usd_per_tco2=60; 'base' = no overrides (default: base only)")
     parser.add_argument("--solver", choices=("highs", "gurobi", "auto"))
-    parser.add_argument("--time-limit", type=float, help="seconds per MPC solve (default 20)")
+    parser.add_argument("--time-limit", type=float,
+                        help=f"seconds per MPC solve (default {MPC_DEFAULTS.time_limit_s:g})")
     parser.add_argument("--bound", action="store_true", default=None,
                         help="also solve each run's perfect-information bound (regret_usd)")
     parser.add_argument("--workers", type=int, default=2,

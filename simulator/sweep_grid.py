@@ -31,6 +31,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from optimizer.defaults import MPC_DEFAULTS
+
 if TYPE_CHECKING:
     from scenarios.schema import Scenario
 
@@ -200,8 +202,8 @@ class SweepGrid:
     variants: tuple[ScenarioVariant, ...] = (BASE,)
     days: float | None = None  # None: the scenario's
     solver: str = "highs"
-    time_limit_s: float = 20.0
-    mip_gap: float = 1e-3
+    time_limit_s: float = MPC_DEFAULTS.time_limit_s
+    mip_gap: float = MPC_DEFAULTS.mip_gap
     bound: bool = False
 
     def __post_init__(self) -> None:
