@@ -144,6 +144,13 @@ class HistoryView:
         return self._values.shape[0]
 
     @property
+    def first_ns(self) -> int:
+        """Start of the first observed row, ns since the epoch (UTC); ValueError when empty."""
+        if not len(self):
+            raise ValueError("empty history has no first time")
+        return int(self._first_ns)
+
+    @property
     def first_time(self) -> pd.Timestamp | None:
         """Start of the first observed row (None when empty)."""
         return pd.Timestamp(self._first_ns, unit="ns", tz="UTC") if len(self) else None
@@ -296,6 +303,20 @@ class Forecaster(ABC):
     @abstractmethod
     def _predict(self, request: ForecastRequest, history: HistoryView) -> Prediction:
         """Return point forecast (and quantiles) as arrays of shape (horizon_steps, keys)."""
+
+    def number(self, name: str) -> float:
+        """The resolved numeric parameter ``name`` (``resolve_params`` checked it is a finite
+        number); raises TypeError for a parameter that is not numeric."""
+        value = self.params[name]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise TypeError(f"forecaster {self.name!r}: parameter {name!r} is not a number: {value!r}")
+        return float(value)
+
+    @property
+    def quantile_levels(self) -> tuple[float, ...]:
+        """The resolved ``quantiles`` parameter (empty when the forecaster reports none)."""
+        levels = self.params.get("quantiles") or ()
+        return tuple(float(level) for level in levels) if isinstance(levels, tuple) else ()
 
     def config(self) -> dict[str, object]:
         """Static configuration for run manifests: name and resolved parameters."""

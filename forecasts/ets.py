@@ -29,7 +29,7 @@ from __future__ import annotations
 import hashlib
 import warnings
 from collections import OrderedDict
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -62,11 +62,11 @@ class EtsForecaster(Forecaster):
         self._fits: OrderedDict[tuple, np.ndarray | str] = OrderedDict()
 
     def _predict(self, request: ForecastRequest, history: HistoryView) -> Prediction:
-        period_h = float(self.params["period_h"])  # type: ignore[arg-type]
-        levels: tuple[float, ...] = self.params["quantiles"]  # type: ignore[assignment]
+        period_h = self.number("period_h")
+        levels = self.quantile_levels
         values = gap_filled_history(history, request.signal)
         step_ns = int(history.step.as_unit("ns").value)
-        first_ns = int(history.first_time.as_unit("ns").value)  # type: ignore[union-attr]
+        first_ns = history.first_ns
         n_keys = values.shape[1]
         point = np.full((request.horizon_steps, n_keys), np.nan)
         quantiles = {level: np.full_like(point, np.nan) for level in levels}
@@ -104,8 +104,8 @@ class EtsForecaster(Forecaster):
         if abs(season - round(season)) > 1e-9 or round(season) < 2:
             return f"period_h={period_h:g} is not a whole number (≥ 2) of history steps"
         season = int(round(season))
-        refit_ns = int(round(float(self.params["refit_h"]) * NS_PER_HOUR))  # type: ignore[arg-type]
-        window_ns = int(round(float(self.params["window_h"]) * NS_PER_HOUR))  # type: ignore[arg-type]
+        refit_ns = int(round(self.number("refit_h") * NS_PER_HOUR))
+        window_ns = int(round(self.number("window_h") * NS_PER_HOUR))
         anchor_ns = (request.issue_ns // refit_ns) * refit_ns
         window_start_ns = max(first_ns, anchor_ns - window_ns)
         lo = -(-(window_start_ns - first_ns) // step_ns)
@@ -138,7 +138,7 @@ class EtsForecaster(Forecaster):
             quantile_paths[level] = interval_means(end_ns, step_ns, path, request.target_ns, request.step_ns)
         return point, {level: path[:, 0] for level, path in quantile_paths.items()}
 
-    def _model(self, values: np.ndarray, season: int) -> object:
+    def _model(self, values: np.ndarray, season: int) -> Any:  # statsmodels' ETSModel (untyped)
         from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 
         trend = self.params["trend"]

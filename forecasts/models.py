@@ -85,14 +85,14 @@ class SeasonalNaiveForecaster(Forecaster):
     )
 
     def _predict(self, request: ForecastRequest, history: HistoryView) -> Prediction:
-        return seasonal_naive(request, history, float(self.params["period_h"]))  # type: ignore[arg-type]
+        return seasonal_naive(request, history, self.number("period_h"))
 
 
 def seasonal_naive(request: ForecastRequest, history: HistoryView, period_h: float) -> Prediction:
     """Seasonal-naive arrays for ``request`` (see :class:`SeasonalNaiveForecaster`)."""
     values = gap_filled_history(history, request.signal)
     period_ns = int(round(period_h * NS_PER_HOUR))
-    first_ns = int(history.first_time.as_unit("ns").value)  # type: ignore[union-attr]
+    first_ns = history.first_ns
     step_ns = int(history.step.as_unit("ns").value)
     end_ns = first_ns + values.shape[0] * step_ns
     target_end = request.target_ns + request.step_ns

@@ -135,8 +135,8 @@ class NoisyForecaster(OracleForecaster):
 
     def __init__(self, truth: Mapping[str, pd.DataFrame] | None = None, **params: object) -> None:
         super().__init__(truth=truth, **params)
-        site_corr = float(self.params["site_corr"])  # type: ignore[arg-type]
-        signal_corr = float(self.params["signal_corr"])  # type: ignore[arg-type]
+        site_corr = self.number("site_corr")
+        signal_corr = self.number("signal_corr")
         if signal_corr > site_corr:
             raise ForecastSpecError(
                 f"forecaster 'noisy' needs signal_corr <= site_corr, got signal_corr={signal_corr:g} > "
@@ -152,7 +152,7 @@ class NoisyForecaster(OracleForecaster):
             for source in (name, f"{signal}.{name}"):
                 if self.params.get(source) is not None:
                     resolved[name] = self.params[source]
-        settings = NoiseSettings(**resolved)  # type: ignore[arg-type]
+        settings = NoiseSettings(**resolved)  # type: ignore[arg-type]  # values checked by resolve_params
         if settings.curve != "const" and settings.sigma_0 > settings.sigma_24h:
             raise ForecastSpecError(
                 f"forecaster 'noisy' needs sigma_0 <= sigma_24h for {signal!r}, got "
@@ -163,7 +163,7 @@ class NoisyForecaster(OracleForecaster):
     @property
     def seed(self) -> int:
         """Seed of the error streams."""
-        return int(self.params["seed"])  # type: ignore[arg-type]
+        return int(self.number("seed"))
 
     def config(self) -> dict[str, object]:
         """Parameters as given plus the resolved settings per signal."""
@@ -208,7 +208,7 @@ class NoisyForecaster(OracleForecaster):
             scale = np.ones_like(truth)
         values = truth + scale * (settings.bias + sigma * self.standard_errors(request))
         quantiles = None
-        levels: tuple[float, ...] = self.params["quantiles"]  # type: ignore[assignment]
+        levels = self.quantile_levels
         if levels:
             spread = sigma * (np.abs(values) if settings.mode == "relative" else scale)
             quantiles = {level: values + gaussian_quantile(level) * spread for level in levels}

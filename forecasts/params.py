@@ -68,7 +68,7 @@ class Param:
         if isinstance(raw, bool):
             raise fail()
         try:
-            number = float(raw.strip()) if isinstance(raw, str) else float(raw)  # type: ignore[arg-type]
+            number = float(raw.strip()) if isinstance(raw, str) else float(raw)  # type: ignore[arg-type]  # any value: TypeError below
         except (TypeError, ValueError):
             raise fail() from None
         if not math.isfinite(number):
@@ -103,7 +103,7 @@ def _coerce_quantiles(raw: object, fail: Callable[[], ForecastSpecError]) -> tup
     levels = []
     for part in parts:
         try:
-            level = float(part.strip()) if isinstance(part, str) else float(part)  # type: ignore[arg-type]
+            level = float(part.strip()) if isinstance(part, str) else float(part)  # type: ignore[arg-type]  # any value: TypeError below
         except (TypeError, ValueError):
             raise fail() from None
         if not 0.0 < level < 1.0:

@@ -42,6 +42,7 @@ def forecaster_class(name: str) -> type[Forecaster]:
 
 def parse_forecast_spec(spec: str | Mapping[str, object]) -> tuple[str, dict[str, object]]:
     """Split a spec into its name and raw parameters (values still unparsed strings for a str spec)."""
+    params: dict[str, object]
     if isinstance(spec, Mapping):
         params = dict(spec)
         name = params.pop("name", None)
@@ -52,7 +53,7 @@ def parse_forecast_spec(spec: str | Mapping[str, object]) -> tuple[str, dict[str
     if not isinstance(spec, str):
         raise ForecastSpecError(f"forecast spec must be a string or a mapping, got {type(spec).__name__}")
     name, _, rest = spec.strip().partition(":")
-    params: dict[str, object] = {}
+    params = {}
     for item in filter(None, (part.strip() for part in rest.split(","))):
         param, equals, value = item.partition("=")
         param = param.strip()

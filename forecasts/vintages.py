@@ -120,7 +120,7 @@ def _empty_vintages() -> pd.DataFrame:
     )
 
 
-def pinball_loss(truth: np.ndarray, quantile_forecast: np.ndarray, level: float | np.ndarray) -> np.ndarray:
+def pinball_loss(truth: np.ndarray, quantile_forecast: float | np.ndarray, level: float | np.ndarray) -> np.ndarray:
     """Pinball (quantile) loss ``max(q(y − f), (q − 1)(y − f))`` elementwise."""
     diff = np.asarray(truth, dtype=np.float64) - np.asarray(quantile_forecast, dtype=np.float64)
     level = np.asarray(level, dtype=np.float64)

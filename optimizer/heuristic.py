@@ -39,6 +39,7 @@ def relax_and_fix(
         relaxation.message = f"LP relaxation: {relaxation.status}"
         return relaxation
     bound = relaxation.objective
+    assert relaxation.x is not None  # has_solution
     lp_starts = relaxation.x[starts]
     chosen = np.zeros(len(starts), bool)
     if len(starts):
@@ -46,8 +47,8 @@ def relax_and_fix(
         order = np.lexsort((-lp_starts, index.start_job))
         first = np.r_[True, index.start_job[order][1:] != index.start_job[order][:-1]]
         mass = np.bincount(index.start_job, weights=lp_starts, minlength=index.start_job.max() + 1)
-        best = order[first]
-        chosen[best[mass[index.start_job[best]] >= min_mass]] = True
+        best_starts = order[first]
+        chosen[best_starts[mass[index.start_job[best_starts]] >= min_mass]] = True
         if support is not None:
             chosen |= lp_starts > support
     upper = model.col_upper.copy()

@@ -11,11 +11,14 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, TypedDict
 
 import numpy as np
 
 from optimizer.matrix import CanonicalModel
+
+if TYPE_CHECKING:
+    import highspy
 
 SolverName = Literal["highs", "gurobi", "auto"]
 GUROBI_PIP_LIMIT = 2000
@@ -75,7 +78,16 @@ class SolveResult:
         }
 
 
-def _size(model: CanonicalModel) -> dict[str, int]:
+class ModelSize(TypedDict):
+    """The size fields of a :class:`SolveResult`."""
+
+    rows: int
+    cols: int
+    binaries: int
+    nonzeros: int
+
+
+def _size(model: CanonicalModel) -> ModelSize:
     return {"rows": model.n_rows, "cols": model.n_cols, "binaries": model.n_integer, "nonzeros": model.n_nonzeros}
 
 
@@ -88,7 +100,7 @@ def _relative_gap(objective: float, bound: float) -> float:
 _highs_banner_shown = False
 
 
-def _new_highs() -> object:
+def _new_highs() -> highspy.Highs:
     """A Highs instance; the first one in a process prints a banner on the C stdout, which we
     silence so that command output stays a clean table (the version is in run manifests)."""
     global _highs_banner_shown
@@ -139,9 +151,9 @@ def solve_highs(model: CanonicalModel, options: SolveOptions, start: np.ndarray 
     if options.deadline_s is not None:
         stop_at = began + options.deadline_s
 
-        def interrupt_after_deadline(event: object) -> None:
+        def interrupt_after_deadline(event: highspy.HighsCallbackEvent) -> None:
             if time.perf_counter() > stop_at:
-                event.interrupt()  # type: ignore[attr-defined]
+                event.interrupt()
 
         h.cbSimplexInterrupt += interrupt_after_deadline
         h.cbIpmInterrupt += interrupt_after_deadline
@@ -158,7 +170,7 @@ def solve_highs(model: CanonicalModel, options: SolveOptions, start: np.ndarray 
     x = np.asarray(h.getSolution().col_value) if has_solution else None
     # The objective is recomputed from x: with a MIP start, HiGHS 1.16 has been seen to report the
     # optimum's objective next to the start's x (tests/test_optimizer_solvers.py).
-    objective = model.objective(x) if has_solution else float("nan")
+    objective = model.objective(x) if x is not None else float("nan")
     reported = info.objective_function_value
     if start is not None and has_solution and abs(objective - reported) > 1e-6 * (1.0 + abs(reported)):
         cold = solve_highs(model, replace(options, time_limit_s=max(options.time_limit_s - wall, 1.0)))
@@ -226,7 +238,7 @@ def solve_gurobi(model: CanonicalModel, options: SolveOptions, start: np.ndarray
             if mask.any():
                 g.addMConstr(csr[mask], var, sense, rhs[mask])
         if start is not None:
-            var.Start = np.asarray(start, dtype=float)
+            var.Start = np.asarray(start, dtype=float)  # type: ignore[assignment]  # gurobipy's stub types Start as float
         began = time.perf_counter()
         g.optimize()
         wall = time.perf_counter() - began

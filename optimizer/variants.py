@@ -60,7 +60,7 @@ def _solve_plan(
     model, index = build_model(w, options)
     result = solve_window(model, index, solve_options)
     result.dropped_binaries = dict(index.dropped_binaries)
-    if not result.has_solution:
+    if result.x is None:  # no solution
         raise InfeasibleWindow(
             f"{what}: the solver found no solution (status {result.status}); "
             "check capacities, import limits and job windows"

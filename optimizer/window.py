@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -165,7 +166,8 @@ class WindowInputs:
         overlap = np.minimum(end[position], offset[step] + counts[step]) - np.maximum(begin[position], offset[step])
         return position, step, overlap / counts[step]
 
-    def with_changes(self, **changes: object) -> WindowInputs:
+    def with_changes(self, **changes: Any) -> WindowInputs:
+        """A copy with the given fields replaced (``dataclasses.replace``)."""
         return replace(self, **changes)
 
 
@@ -185,7 +187,8 @@ def coarsen(w: WindowInputs, fine_steps: int, coarse_factor: int) -> WindowInput
               "export_price_usd_per_mwh", "carbon_t_per_mwh", "pue")
     if w.base_load_mw is not None:
         series += ("base_load_mw",)
-    return replace(coarse_window, **{name: coarse_window.block_mean(getattr(w, name)) for name in series})
+    means: dict[str, Any] = {name: coarse_window.block_mean(getattr(w, name)) for name in series}
+    return replace(coarse_window, **means)
 
 
 def job_batch(

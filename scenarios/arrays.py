@@ -9,7 +9,9 @@ tCO2/MWh (1 g/kWh = 1 kg/MWh = 1e-3 t/MWh).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -96,8 +98,8 @@ def build_fleet(scenario: Scenario) -> Fleet:
     regions = [r.name for r in scenario.regions]
     classes = scenario.inference_classes
 
-    def site_array(getter: object, default: float = 0.0) -> np.ndarray:
-        return np.array([getter(s) if getter(s) is not None else default for s in sites], dtype=float)  # type: ignore[operator]
+    def site_array(getter: Callable[[Any], float | None], default: float = 0.0) -> np.ndarray:
+        return np.array([getter(s) if getter(s) is not None else default for s in sites], dtype=float)
 
     battery = [s.battery for s in sites]
     generator = [s.generator for s in sites]
@@ -201,7 +203,7 @@ def nominal_signals(
     index = time_index(start, n_steps, step_hours)
 
     def evaluate(spec: object, longitude: float | None, signal: str = "import_price") -> np.ndarray:
-        return resolve_series(spec, start, n_steps, step_hours, run_start, longitude,  # type: ignore[arg-type]
+        return resolve_series(spec, start, n_steps, step_hours, run_start, longitude,  # type: ignore[arg-type]  # a series field
                               rule=SIGNAL_RULES[signal])
 
     by_site: dict[str, dict[str, np.ndarray]] = {name: {} for name in SIGNALS if name != "demand"}

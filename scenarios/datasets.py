@@ -259,12 +259,15 @@ def _keys_of(dataset: str) -> list[str]:
     return sorted(_weather_long()["site"].unique())
 
 
+def _weather_column(column: str, key: str) -> pd.Series:
+    return _weather_wide(column)[key]
+
+
 _SERIES_BUILDERS: dict[str, Callable[[str], pd.Series]] = {
     "carbon_intensity_2022": lambda key: _hourly_wide(_CARBON_FILE)[key],
     "price_2022": lambda key: _hourly_wide(_PRICE_FILE)[key],
     **{
-        name: (lambda key, column=column: _weather_wide(column)[key])
-        for name, column in _WEATHER_COLUMNS.items()
+        name: functools.partial(_weather_column, column) for name, column in _WEATHER_COLUMNS.items()
     },
     "pv_availability_2022": _pv_availability,
     "wind_availability_2022": _wind_availability,

@@ -126,10 +126,10 @@ def check_scenario(scenario: Scenario, source: str = "<scenario>") -> None:
             if name in seen:
                 raise ScenarioError(source, f"{what}[{i}].name", f"duplicate name {name!r}")
             seen.add(name)
-    for i, site in enumerate(scenario.sites):
-        if site.region not in region_names:
-            raise ScenarioError(source, f"sites[{i}].region", f"unknown region {site.region!r}")
-        if site.idle_power_mw * site.cooling.pue_min > site.power_capacity_mw:
+    for i, site_spec in enumerate(scenario.sites):
+        if site_spec.region not in region_names:
+            raise ScenarioError(source, f"sites[{i}].region", f"unknown region {site_spec.region!r}")
+        if site_spec.idle_power_mw * site_spec.cooling.pue_min > site_spec.power_capacity_mw:
             raise ScenarioError(source, f"sites[{i}].idle_power_mw",
                                 "idle facility power exceeds power_capacity_mw")
     for region in region_names:
@@ -187,7 +187,7 @@ def check_scenario(scenario: Scenario, source: str = "<scenario>") -> None:
     n_steps = int(round(scenario.run.days * 24))
     for field, spec, longitude in series_fields(scenario):
         try:
-            values = resolve_series(spec, start, n_steps, 1.0, longitude_deg=longitude,  # type: ignore[arg-type]
+            values = resolve_series(spec, start, n_steps, 1.0, longitude_deg=longitude,  # type: ignore[arg-type]  # a series field
                                     rule=field_rule(field))
         except ValueError as error:
             raise ScenarioError(source, field, str(error)) from None

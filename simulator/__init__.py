@@ -17,6 +17,14 @@ components (:mod:`simulator.plant`) are plain classes.
 from __future__ import annotations
 
 from importlib import import_module
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the types of the lazily imported names, for type checkers
+    from simulator.controllers import CONTROLLERS as CONTROLLERS
+    from simulator.controllers import make_controller as make_controller
+    from simulator.processes import NoiseParameters as NoiseParameters
+    from simulator.results import RunResult as RunResult
+    from simulator.run import simulate as simulate
 
 # Imported on first use (PEP 562), so that ``import simulator.cli`` -- every ``aidc`` command --
 # does not pay for pandas, simpy and the solver.

@@ -2,7 +2,7 @@
 
 Adding a subcommand ``foo``: write ``add_foo_parser(subparsers)``, which adds and returns its
 :class:`argparse.ArgumentParser`, and ``run_foo(args) -> int``, which does the work and returns
-the exit code; then add ``"foo"`` to :data:`COMMANDS`. Import anything heavy (pandas, the
+the exit code; then add ``"foo"`` to :data:`COMMANDS` and the pair to ``_HANDLERS``. Import anything heavy (pandas, the
 solver, simpy, a module of your own for a long command) *inside* ``run_foo`` so that
 ``aidc --help`` and ``aidc validate`` stay fast.
 
@@ -22,15 +22,15 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 # aidc run / aidc compare / aidc sweep live in their own modules (light at import: argparse only)
-from simulator.commands import add_compare_parser, add_run_parser, run_compare, run_run  # noqa: F401
+from simulator.commands import add_compare_parser, add_run_parser, run_compare, run_run
 from simulator.errors import UserError
-from simulator.sweep_command import add_sweep_parser, run_sweep  # noqa: F401
+from simulator.sweep_command import add_sweep_parser, run_sweep
 
 if TYPE_CHECKING:
     from scenarios import Scenario
 
-#: Subcommands in the order ``aidc --help`` lists them. Each name ``n`` needs the functions
-#: ``add_<n>_parser`` and ``run_<n>`` in this module (hyphens become underscores).
+#: Subcommands in the order ``aidc --help`` lists them. Each name needs its pair of functions
+#: ``add_<name>_parser`` and ``run_<name>`` in :data:`_HANDLERS`.
 COMMANDS: tuple[str, ...] = ("scenarios", "validate", "plan", "run", "compare", "sweep")
 
 #: Exceptions (matched by class name anywhere in the MRO, so this module imports none of the
@@ -188,8 +188,7 @@ def _report_bad(messages: Sequence[str]) -> None:
 
 
 def _command_functions(name: str) -> tuple[Callable[..., argparse.ArgumentParser], Callable[..., int]]:
-    identifier = name.replace("-", "_")
-    return globals()[f"add_{identifier}_parser"], globals()[f"run_{identifier}"]
+    return _HANDLERS[name]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -230,6 +229,17 @@ def run_plan(args: argparse.Namespace) -> int:
     from simulator.plan_command import run_offline_study
 
     return run_offline_study(args, variants)
+
+
+#: each subcommand's (add its parser, run it) pair
+_HANDLERS: dict[str, tuple[Callable[..., argparse.ArgumentParser], Callable[..., int]]] = {
+    "scenarios": (add_scenarios_parser, run_scenarios),
+    "validate": (add_validate_parser, run_validate),
+    "plan": (add_plan_parser, run_plan),
+    "run": (add_run_parser, run_run),
+    "compare": (add_compare_parser, run_compare),
+    "sweep": (add_sweep_parser, run_sweep),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:

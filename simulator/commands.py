@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from optimizer.defaults import MPC_DEFAULTS
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 CONTROLLER_NAMES = ("mpc", "mpc-compute-only", "mpc-energy-only", "greedy", "local")  # simulator.CONTROLLERS
 #: KPIs in the tables of ``run`` and ``compare``: (key, label, format)
@@ -198,16 +202,16 @@ def run_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def compare_table(runs: object, controllers: list[str]) -> str:
+def compare_table(runs: pd.DataFrame, controllers: list[str]) -> str:
     """Rows = main KPIs, columns = controllers, cells = mean ± std over seeds."""
     import numpy as np
 
-    grouped = runs.groupby("controller")  # type: ignore[attr-defined]
+    grouped = runs.groupby("controller")
     lines = []
     header = ["KPI", *controllers]
     body = []
     for key, label, fmt in MAIN_KPIS:
-        if key not in runs.columns or runs[key].isna().all():  # type: ignore[attr-defined]
+        if key not in runs.columns or runs[key].isna().all():
             continue
         cells = [label]
         for name in controllers:

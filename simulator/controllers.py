@@ -57,7 +57,7 @@ def make_controller(
         steps = horizon_hours * 60.0 / scenario.run.control_interval_minutes
         if steps < 1 or abs(steps - round(steps)) > 1e-9:
             raise ValueError(f"horizon_hours ({horizon_hours:g}) must be a positive multiple of the control interval")
-    options = SolveOptions(solver=solver, time_limit_s=time_limit_s, mip_gap=mip_gap,  # type: ignore[arg-type]
+    options = SolveOptions(solver=solver, time_limit_s=time_limit_s, mip_gap=mip_gap,  # type: ignore[arg-type]  # solver checked above
                            deadline_s=1.5 * time_limit_s)
     return MPCController(make_forecaster(forecast, seed), variant=MPC_VARIANTS[name], horizon_hours=horizon_hours,
                          solve_options=options, shrink_at_run_end=shrink_at_run_end, fine_hours=fine_hours,

@@ -70,7 +70,7 @@ def run_offline_study(args: argparse.Namespace, variants: list[str]) -> int:
     print(f"{scenario.name}: offline study, {scenario.run.days:g} day(s), solver {table['solver'].iloc[0]}")
     print(format_plan_table(table))
     rich_table = offline_table(rich, variants, options) if rich is not None else None
-    if rich_table is not None:
+    if rich is not None and rich_table is not None:
         print(f"\n{rich.name}:")
         print(format_plan_table(rich_table))
     if "joint" in table.index:
@@ -79,7 +79,7 @@ def run_offline_study(args: argparse.Namespace, variants: list[str]) -> int:
             print(f"  [{'yes' if holds else 'NO '}] {finding}: {numbers}")
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        output = table if rich_table is None else pd.concat({scenario.name: table, rich.name: rich_table})
+        output = table if rich is None else pd.concat({scenario.name: table, rich.name: rich_table})
         output.to_csv(args.out)
         print(f"\nwrote {args.out}")
     return 0

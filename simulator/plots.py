@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -11,6 +11,7 @@ from simulator.results import RunResult
 
 if TYPE_CHECKING:
     import pandas as pd
+    from matplotlib.artist import Artist
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
@@ -35,7 +36,7 @@ def plot_dispatch(result: RunResult, path: str | Path | None = None, dpi: int = 
     ticks = result.ticks
     sites = list(dict.fromkeys(ticks["site"]))
     figure, axes = plt.subplots(len(sites), 1, figsize=(12, 3.2 * len(sites) + 0.8), sharex=True, squeeze=False)
-    legend_axes = []
+    legend_axes: list[Axes] = []
     for axis, site in zip(axes[:, 0], sites, strict=True):
         frame = ticks[ticks["site"] == site]
         time = frame["time"].dt.tz_convert(None).to_numpy()
@@ -62,7 +63,8 @@ def plot_dispatch(result: RunResult, path: str | Path | None = None, dpi: int = 
         carbon_axis.set_ylabel("gCO2/kWh", color="#666666")
         if not legend_axes:
             legend_axes = [axis, price_axis, carbon_axis]
-    handles, labels = [], []
+    handles: list[Artist] = []
+    labels: list[str] = []
     for axis in legend_axes:
         more = axis.get_legend_handles_labels()
         handles, labels = handles + more[0], labels + more[1]
@@ -84,12 +86,20 @@ def plot_dispatch(result: RunResult, path: str | Path | None = None, dpi: int = 
 # more plots of a run: SOC, routing, carbon against the budget
 
 
-def _figure(**kwargs: object) -> Figure:
+def _figure_of(axis: Axes) -> Figure:
+    """The top-level figure holding ``axis``."""
+    figure = axis.get_figure(root=True)
+    if figure is None:
+        raise ValueError("the axes belong to no figure")
+    return figure
+
+
+def _figure(**kwargs: Any) -> Figure:
     """A figure outside pyplot: no global backend or figure registry is touched (scripts, the
     CLI and worker processes need no display; a notebook shows the returned figure)."""
     from matplotlib.figure import Figure
 
-    return Figure(**kwargs)  # type: ignore[arg-type]
+    return Figure(**kwargs)
 
 
 def _finish(figure: Figure, path: str | Path | None, dpi: int) -> Figure:
@@ -146,7 +156,8 @@ def plot_routing(result: RunResult, path: str | Path | None = None, dpi: int = 1
     sites = list(dict.fromkeys(result.ticks["site"]))
     from matplotlib import colormaps
 
-    colours = dict(zip(sites, colormaps["tab10"].colors * (len(sites) // 10 + 1), strict=False))
+    palette = colormaps["tab10"].colors  # type: ignore[attr-defined]  # tab10 is a ListedColormap
+    colours = dict(zip(sites, palette * (len(sites) // 10 + 1), strict=False))
     figure = _figure(figsize=(12, 2.4 * max(len(classes), 1) + 0.6))
     axes = figure.subplots(max(len(classes), 1), 1, sharex=True, squeeze=False)
     for axis, name in zip(axes[:, 0], classes, strict=False):
@@ -239,7 +250,7 @@ def plot_comparison(runs: pd.DataFrame, kpi: str = "benefit_usd", by: str = "con
         figure = _figure(figsize=(min(max(6.0, 0.9 * len(groups) * widest + 2), 16), 4))
         axis = figure.subplots()
     else:
-        axis, figure = ax, ax.get_figure()
+        axis, figure = ax, _figure_of(ax)
     for h, level in enumerate(hues):
         mine = [bar for bar in bars if bar[1] == h]
         if mine:
@@ -269,7 +280,7 @@ def plot_kpi_vs_forecast_error(runs: pd.DataFrame, kpi: str = "regret_usd", erro
         figure = _figure(figsize=(8, 4.5))
         axis = figure.subplots()
     else:
-        axis, figure = ax, ax.get_figure()
+        axis, figure = ax, _figure_of(ax)
     several = "variant" in frame.columns and frame["variant"].nunique() > 1
     keys = ["controller", "variant"] if several else ["controller"]
     levels = np.sort(frame[error].dropna().unique())

@@ -24,6 +24,7 @@ import shutil
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -40,8 +41,8 @@ class RunResult:
     jobs: pd.DataFrame
     solver_log: pd.DataFrame
     events: pd.DataFrame
-    kpis: dict[str, object]
-    manifest: dict[str, object]
+    kpis: dict[str, Any]  # JSON values: numbers, strings, None
+    manifest: dict[str, Any]  # JSON values
     plans: list = field(default_factory=list, repr=False)  # (hours, Plan) per control step; not saved
 
     def save(self, folder: str | Path, force: bool = False) -> Path:

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import platform
+import re
 import time
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import PackageNotFoundError, requires, version
 
 import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
-from forecasts import Forecaster
+from forecasts import Forecaster, OracleForecaster
 from optimizer.control import Controller
 from optimizer.solvers import SolveOptions
 from scenarios.arrays import SIGNALS, Fleet, build_fleet
@@ -48,8 +49,16 @@ def _horizon_hours(controller: Controller, scenario: Scenario) -> float:
 
 
 def _versions() -> dict[str, str]:
+    """Python and the installed version of aidc and of every package it depends on (the pins of
+    ``constraints.txt`` when installed by ``make``), plus gurobipy when present."""
     out = {"python": platform.python_version()}
-    for package in ("aidc", "numpy", "pandas", "highspy", "simpy", "scipy", "pyarrow"):
+    try:
+        requirements = requires("aidc") or []
+    except PackageNotFoundError:
+        requirements = []
+    names = (re.match(r"[A-Za-z0-9_.\-]+", line) for line in requirements if "extra ==" not in line)
+    runtime = [name.group(0) for name in names if name is not None]
+    for package in ("aidc", *sorted(runtime, key=str.lower), "gurobipy"):
         try:
             out[package] = version(package)
         except PackageNotFoundError:
@@ -97,11 +106,11 @@ def simulate(
     if forecaster is not None:
         if not hasattr(controller, "forecaster"):
             raise ValueError(f"controller {controller.name!r} does not use a forecaster")
-        controller.forecaster = forecaster  # type: ignore[attr-defined]
+        controller.forecaster = forecaster
     used_forecaster: Forecaster | None = getattr(controller, "forecaster", None)
-    if used_forecaster is not None and used_forecaster.is_oracle:
+    if isinstance(used_forecaster, OracleForecaster):
         for signal in SIGNALS:
-            used_forecaster.bind_truth(signal, control_signals[signal])  # type: ignore[attr-defined]
+            used_forecaster.bind_truth(signal, control_signals[signal])
     controller.reset(scenario, fleet)
     n_control = int(round(run_hours / interval_h))
     bar = None
@@ -123,8 +132,8 @@ def simulate(
                    for name, frame in control_signals.items()}
     constants = AccountingConstants.build(scenario, fleet, run_signals, run_hours)
     frames = build_frames(raw, loop, fleet, submissions)
-    kpis: dict[str, object] = realised_kpis(frames["ticks"], frames["routing"], frames["jobs"], frames["solver_log"],
-                                            constants)
+    realised_values = realised_kpis(frames["ticks"], frames["routing"], frames["jobs"], frames["solver_log"], constants)
+    kpis: dict[str, object] = dict(realised_values)
     kpis["loop_wall_s"] = loop_s
     kpis["control_wall_s"] = loop.control_s
     kpis["tick_us"] = 1e6 * (loop_s - loop.control_s) / max(loop.n_ticks, 1)  # plant ticks and arrivals only
@@ -133,7 +142,7 @@ def simulate(
 
         result = perfect_information_bound(scenario, fleet, run_signals, submissions, bound_options)
         kpis.update(result.summary())
-        kpis["regret_usd"] = result.benefit_usd - float(kpis["benefit_usd"])
+        kpis["regret_usd"] = result.benefit_usd - realised_values["benefit_usd"]
     scenario_text = dump_scenario(scenario)
     forecaster_spec = used_forecaster.spec if used_forecaster is not None else None
     manifest = {

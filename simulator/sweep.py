@@ -42,6 +42,7 @@ the same absolute path, and they need the same aidc version installed.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import os
@@ -122,7 +123,7 @@ def execute_run(spec: RunSpec, scenario: Scenario, sweep_folder: str) -> dict[st
     result = simulate(scenario, controller, days=spec.days, seed=spec.seed, bound=spec.bound)
     staging = Path(sweep_folder) / ".staging" / f"{spec.run_id}.{uuid.uuid4().hex[:8]}"
     result.save(staging)
-    row = {**spec.row(), "days": float(result.manifest["days"])}  # type: ignore[arg-type]
+    row = {**spec.row(), "days": float(result.manifest["days"])}
     record = {"spec": asdict(spec), "row": row, "kpis": result.kpis, "wall_s": time.perf_counter() - began}
     (staging / RUN_MARKER).write_text(json.dumps(record, indent=2, default=_plain_json), encoding="utf-8")
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -221,6 +222,18 @@ def same_tables(a: pd.DataFrame, b: pd.DataFrame) -> bool:
     return bool(a.equals(b))
 
 
+def _write_text(path: Path, text: str) -> None:
+    path.write_text(text, encoding="utf-8")
+
+
+def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    frame.to_parquet(path, index=False)
+
+
+def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+    frame.to_csv(path, index=False)
+
+
 def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:
     temporary = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
     try:
@@ -238,9 +251,9 @@ def write_tables(sweep_folder: str | Path, runs: pd.DataFrame, summary: pd.DataF
         for suffix in ("parquet", "csv"):
             path = folder / f"{name}.{suffix}"
             if suffix == "parquet":
-                _write_atomically(path, lambda p, f=frame: f.to_parquet(p, index=False))
+                _write_atomically(path, functools.partial(_write_parquet, frame))
             else:
-                _write_atomically(path, lambda p, f=frame: f.to_csv(p, index=False))
+                _write_atomically(path, functools.partial(_write_csv, frame))
             paths.append(path)
     return paths
 
@@ -376,7 +389,7 @@ def run_sweep(
     with _Lock(folder):
         clean_folder(folder)
         _write_atomically(folder / "sweep.json",
-                          lambda p: p.write_text(json.dumps(grid.to_dict(), indent=2), encoding="utf-8"))
+                          lambda p: _write_text(p, json.dumps(grid.to_dict(), indent=2)))
         pending = [spec for spec in specs if not is_finished(runs_folder(folder) / spec.run_id)]
         tasks = [(spec, scenarios[spec.variant]) for spec in pending]
         bar = None
@@ -495,8 +508,8 @@ def _run_on_dask(tasks: list[Task], folder: str, address: str, workers: int,
         futures = {client.submit(execute_run, spec, scenario, folder, key=f"aidc-run-{spec.run_id}", pure=False,
                                  retries=0): spec.run_id for spec, scenario in tasks}
         for future in as_completed(list(futures)):
-            error = future.exception() if future.status == "error" else None
-            done(futures[future], error)
+            failure = future.exception() if future.status == "error" else None
+            done(futures[future], failure)
     finally:
         client.close()
         if cluster is not None:

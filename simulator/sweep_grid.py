@@ -29,7 +29,7 @@ import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from optimizer.defaults import MPC_DEFAULTS
 
@@ -115,7 +115,7 @@ class ScenarioVariant:
         data = scenario.model_dump(mode="python")
         for key, value in self.overrides:
             *parents, last = key.split(".")
-            table = data
+            table: Any = data  # nested tables of the scenario dump
             for part in parents:
                 table = table.get(part) if isinstance(table, dict) else None
                 if not isinstance(table, dict):
@@ -148,7 +148,7 @@ def forecast_sigma_24h(forecast: str | None) -> float:
         return 0.0
     if name == "noisy" and "sigma_24h" in params:
         try:
-            return float(params["sigma_24h"])  # type: ignore[arg-type]
+            return float(params["sigma_24h"])  # type: ignore[arg-type]  # any value: caught below
         except (TypeError, ValueError):
             return math.nan
     return math.nan
@@ -298,7 +298,7 @@ class SweepGrid:
             if not isinstance(data["bound"], bool):
                 raise SweepSpecError(f"{where}: bound must be true or false")
             kwargs["bound"] = data["bound"]
-        return cls(**kwargs)  # type: ignore[arg-type]
+        return cls(**kwargs)  # type: ignore[arg-type]  # each key's value type checked above
 
     def to_dict(self) -> dict[str, object]:
         """What ``sweep.json`` records (readable back by :meth:`from_mapping`)."""

@@ -153,6 +153,11 @@ def test_manifest_records_what_reproduces_the_run(scenario, mpc_result):
     assert manifest["forecaster"] == "perfect" and manifest["solver"] == "highs"
     assert manifest["controller"]["variant"] == "joint"
     assert {"numpy", "pandas", "highspy", "simpy", "python", "aidc"} <= set(manifest["versions"])
+    # every runtime dependency of aidc with its installed version (the constraints.txt pin under make)
+    from importlib.metadata import version
+
+    assert {"statsmodels", "scipy", "pydantic", "pyarrow"} <= set(manifest["versions"])
+    assert manifest["versions"]["statsmodels"] == version("statsmodels")
     assert manifest["noise"]["demand_day_sigma"] == 0.1
     assert manifest["wall_start"] <= manifest["wall_end"]
 
