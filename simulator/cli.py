@@ -231,14 +231,15 @@ def run_plan(args: argparse.Namespace) -> int:
     return run_offline_study(args, variants)
 
 
-#: each subcommand's (add its parser, run it) pair
+#: each subcommand's (add its parser, run it) pair; the run functions are looked up when called
+#: (so a test may replace one)
 _HANDLERS: dict[str, tuple[Callable[..., argparse.ArgumentParser], Callable[..., int]]] = {
-    "scenarios": (add_scenarios_parser, run_scenarios),
-    "validate": (add_validate_parser, run_validate),
-    "plan": (add_plan_parser, run_plan),
-    "run": (add_run_parser, run_run),
-    "compare": (add_compare_parser, run_compare),
-    "sweep": (add_sweep_parser, run_sweep),
+    "scenarios": (add_scenarios_parser, lambda args: run_scenarios(args)),
+    "validate": (add_validate_parser, lambda args: run_validate(args)),
+    "plan": (add_plan_parser, lambda args: run_plan(args)),
+    "run": (add_run_parser, lambda args: run_run(args)),
+    "compare": (add_compare_parser, lambda args: run_compare(args)),
+    "sweep": (add_sweep_parser, lambda args: run_sweep(args)),
 }
 
 
