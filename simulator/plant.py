@@ -2,9 +2,10 @@
 
 Each component is a plain class over the whole fleet -- entry ``s`` of every array is site ``s``,
 an absent battery or generator is a zero-capacity entry (as in :class:`scenarios.Fleet`) -- so
-one tick is a handful of numpy operations however many sites there are. Each separates its
-static ``config()`` from its per-step ``state()``. Nothing here imports simpy or a solver: the
-closed loop (:mod:`simulator._engine`) drives these classes.
+one tick is a handful of numpy operations however many sites there are. Each reports its static
+``config()`` for the run manifest; what changes per tick is recorded by :mod:`simulator.tick`.
+Nothing here imports simpy or a solver: the closed loop (:mod:`simulator._engine`) drives these
+classes, grouped in a :class:`Plant`.
 
 Real-time rules (SPEC §5) within a tick, given the controller's set-points:
 
@@ -80,17 +81,12 @@ class DataCenter:
         self.set_routing(shares)
 
     def config(self) -> dict[str, object]:
+        """Static configuration per site (for the run manifest)."""
         f = self.fleet
         return {
             "gpus": _site_list(f, f.gpus),
             "throughput_req_per_s_per_gpu": _site_list(f, f.throughput_req_per_s_per_gpu),
             "idle_power_mw": _site_list(f, f.idle_power_mw), "power_capacity_mw": _site_list(f, f.power_capacity_mw),
-        }
-
-    def state(self) -> dict[str, object]:
-        return {
-            "gpus_training": self.training_gpus.copy(), "training_it_mw": self.training_mw.copy(),
-            "running_jobs": sorted(self.running), "routing_shares": self.shares.copy(),
         }
 
     # --- training ------------------------------------------------------------------------------
@@ -147,8 +143,8 @@ class DataCenter:
         # demand @ matrix = (GPUs needed (S,), inference IT MW (S,)) of the routed requests
         self._route_matrix = np.hstack([shares * self._per_gpu_req[None, :],
                                         shares * self.energy_mw_per_req_s[:, None]])
-        self._unassigned = np.clip(1.0 - shares.sum(axis=1), 0.0, 1.0)
-        self._has_unassigned = bool((self._unassigned > EPS).any())
+        self.unassigned_share = np.clip(1.0 - shares.sum(axis=1), 0.0, 1.0)  # (K,): dropped by decision
+        self._has_unassigned = bool((self.unassigned_share > EPS).any())
 
     def route(self, demand: np.ndarray, it_room_mw: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None,
                                                                          np.ndarray]:
@@ -172,7 +168,7 @@ class DataCenter:
         served = self.shares * demand[:, None]
         dropped = np.zeros_like(served)
         if self._has_unassigned:
-            dropped[np.arange(len(demand)), self.home] = self._unassigned * demand
+            dropped[np.arange(len(demand)), self.home] = self.unassigned_share * demand
         return served, dropped
 
     def _spill(self, routed: np.ndarray, dropped: np.ndarray, gpu_need: np.ndarray, it_need: np.ndarray,
@@ -225,17 +221,17 @@ class Battery:
         self.set_commands(self.idle, self.idle)
 
     def config(self) -> dict[str, object]:
+        """Static configuration per site (for the run manifest)."""
         f = self.fleet
         return {
             "energy_capacity_mwh": _site_list(f, f.battery_energy_mwh),
             "charge_power_mw": _site_list(f, f.battery_charge_mw),
             "discharge_power_mw": _site_list(f, f.battery_discharge_mw), "soc_min_mwh": _site_list(f, f.soc_min_mwh),
             "soc_max_mwh": _site_list(f, f.soc_max_mwh), "soc_initial_mwh": _site_list(f, f.soc_initial_mwh),
+            "charge_efficiency": _site_list(f, f.battery_charge_efficiency),
+            "discharge_efficiency": _site_list(f, f.battery_discharge_efficiency),
         }
 
-    def state(self) -> dict[str, object]:
-        return {"soc_mwh": self.soc_mwh.copy(), "charge_setpoint_mw": self.charge_setpoint.copy(),
-                "discharge_setpoint_mw": self.discharge_setpoint.copy()}
 
     def set_commands(self, charge_mw: np.ndarray, discharge_mw: np.ndarray) -> None:
         """Set-points within power limits, netted to one direction."""
@@ -305,13 +301,12 @@ class Generator:
         self.set_command(self.idle)
 
     def config(self) -> dict[str, object]:
+        """Static configuration per site (for the run manifest)."""
         f = self.fleet
         return {"p_min_mw": _site_list(f, f.generator_min_mw), "p_max_mw": _site_list(f, f.generator_max_mw),
                 "fuel_cost_usd_per_mwh": _site_list(f, f.generator_fuel_usd_per_mwh),
                 "emission_factor_t_per_mwh": _site_list(f, f.generator_emission_t_per_mwh)}
 
-    def state(self) -> dict[str, object]:
-        return {"on": self.on.copy(), "setpoint_mw": self.setpoint.copy()}
 
     def set_command(self, output_mw: np.ndarray) -> None:
         """The commanded output within limits: 0 (off) or clip(set-point, p_min, p_max)."""
@@ -327,19 +322,36 @@ class GridConnection:
         self.fleet = fleet
         self.import_limit_mw = fleet.import_limit_mw
         self.export_limit_mw = fleet.export_limit_mw
-        self.import_mw = np.zeros(fleet.n_sites)
-        self.export_mw = np.zeros(fleet.n_sites)
 
     def config(self) -> dict[str, object]:
+        """Static configuration per site (for the run manifest)."""
         return {"import_limit_mw": _site_list(self.fleet, self.import_limit_mw),
                 "export_limit_mw": _site_list(self.fleet, self.export_limit_mw)}
 
-    def state(self) -> dict[str, object]:
-        return {"import_mw": self.import_mw.copy(), "export_mw": self.export_mw.copy()}
 
     def export_cap_mw(self, export_price_usd_per_mwh: np.ndarray) -> np.ndarray:
         """Export limit where exporting pays (price >= 0), else 0; any shape ending in sites."""
         return np.where(export_price_usd_per_mwh >= 0.0, self.export_limit_mw, 0.0)
+
+
+@dataclass(frozen=True)
+class Plant:
+    """The plant's components over the whole fleet."""
+
+    datacenter: DataCenter
+    battery: Battery
+    generator: Generator
+    grid: GridConnection
+
+    @classmethod
+    def of(cls, fleet: Fleet) -> Plant:
+        """Every component of ``fleet`` in its initial state."""
+        return cls(DataCenter(fleet), Battery(fleet), Generator(fleet), GridConnection(fleet))
+
+    def config(self) -> dict[str, object]:
+        """Static configuration of every component (for the run manifest)."""
+        return {"datacenter": self.datacenter.config(), "battery": self.battery.config(),
+                "generator": self.generator.config(), "grid": self.grid.config()}
 
 
 @dataclass
@@ -358,7 +370,7 @@ class Flows:
     started: np.ndarray | None  # bool: generators started by the real-time rules (None: none)
 
 
-def _positive(values: np.ndarray) -> bool:
+def any_positive(values: np.ndarray) -> bool:
     """Any entry above EPS (a Python reduction: for a few sites ~5x cheaper than ndarray.max)."""
     return bool(len(values)) and max(values.tolist()) > EPS
 
@@ -386,7 +398,7 @@ def close_balance(
     imp = np.minimum(np.maximum(residual, 0.0), import_limit_mw)
     residual = residual - imp
     shed = unmet = started = None
-    if _positive(residual):
+    if any_positive(residual):
         deficit = np.maximum(residual, 0.0)
         take = np.minimum(deficit, c)  # cancel charging
         c = c - take
@@ -419,7 +431,7 @@ def close_balance(
     from_committed = np.minimum(exp, surplus)
     ren = ren + (exp - from_committed)
     surplus = surplus - from_committed
-    if _positive(surplus):
+    if any_positive(surplus):
         take = np.minimum(surplus, d)  # back off the discharge
         d = d - take
         surplus = surplus - take

@@ -43,7 +43,7 @@ class RunResult:
     events: pd.DataFrame
     kpis: dict[str, Any]  # JSON values: numbers, strings, None
     manifest: dict[str, Any]  # JSON values
-    plans: list = field(default_factory=list, repr=False)  # (hours, Plan) per control step; not saved
+    plans: list = field(default_factory=list, repr=False)  # PlanRecord (time_h, plan) per control step; not saved
 
     def save(self, folder: str | Path, force: bool = False) -> Path:
         """Write the result folder atomically (a temporary folder next to it, then a rename).

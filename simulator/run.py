@@ -19,9 +19,10 @@ from optimizer.solvers import SolveOptions
 from scenarios.arrays import SIGNALS, Fleet, build_fleet
 from scenarios.io import ScenarioError, dump_scenario
 from scenarios.schema import Scenario
-from simulator._engine import ClosedLoop, RawRun
+from simulator._engine import ClosedLoop
 from simulator.accounting import AccountingConstants, realised_kpis
-from simulator.processes import NoiseParameters, Submission, realise_signals, submit_jobs
+from simulator.processes import NoiseParameters, realise_signals, submit_jobs
+from simulator.records import RawRun
 from simulator.results import RunResult
 
 
@@ -131,12 +132,12 @@ def simulate(
     run_signals = {name: frame.loc[(frame.index >= pd.Timestamp(run.start))].iloc[:n_control]
                    for name, frame in control_signals.items()}
     constants = AccountingConstants.build(scenario, fleet, run_signals, run_hours)
-    frames = build_frames(raw, loop, fleet, submissions)
+    frames = build_frames(raw, fleet)
     realised_values = realised_kpis(frames["ticks"], frames["routing"], frames["jobs"], frames["solver_log"], constants)
     kpis: dict[str, object] = dict(realised_values)
     kpis["loop_wall_s"] = loop_s
     kpis["control_wall_s"] = loop.control_s
-    kpis["tick_us"] = 1e6 * (loop_s - loop.control_s) / max(loop.n_ticks, 1)  # plant ticks and arrivals only
+    kpis["tick_us"] = 1e6 * (loop_s - loop.control_s) / max(loop.clock.n_ticks, 1)  # plant ticks and arrivals only
     if bound:
         from simulator.bound import perfect_information_bound
 
@@ -160,7 +161,7 @@ def simulate(
         "forecaster_config": used_forecaster.config() if used_forecaster is not None else None,
         "solver": controller.config().get("solver"),
         "noise": noise.config(),
-        "plant": loop.plant_config(),
+        "plant": loop.plant.config(),
         "realisation_note": realised.nominal_note,
         "history_hours": realised.run_offset * realised.tick_hours,
         "bound": bool(bound),
@@ -173,19 +174,20 @@ def simulate(
     return RunResult(**frames, kpis=kpis, manifest=manifest, plans=raw.plans)
 
 
-def build_frames(raw: RawRun, loop: ClosedLoop, fleet: Fleet, submissions: list[Submission]) -> dict[str, pd.DataFrame]:
+def build_frames(raw: RawRun, fleet: Fleet) -> dict[str, pd.DataFrame]:
     """Tidy frames from the loop's arrays (see :mod:`simulator.results`)."""
-    n, S, K = loop.n_ticks, fleet.n_sites, fleet.n_classes
-    dt = loop.tick_h
-    times = pd.date_range(loop.run_start, periods=n, freq=pd.Timedelta(hours=dt))
+    clock, inputs = raw.clock, raw.inputs
+    n, S, K = clock.n_ticks, fleet.n_sites, fleet.n_classes
+    dt = clock.tick_h
+    times = pd.date_range(raw.run_start, periods=n, freq=pd.Timedelta(hours=dt))
     site_names = np.array(fleet.site_names, dtype=object)
     r = raw.ticks
-    renewable = loop.renewable_mw
+    renewable = inputs.renewable_mw
     served_site = raw.served_req_per_s.sum(axis=1)
     dropped_site = raw.dropped_req_per_s.sum(axis=1)
-    emissions = (loop.carbon * r["import_mw"] + fleet.generator_emission_t_per_mwh * r["generator_mw"]) * dt
+    emissions = (inputs.carbon_t_per_mwh * r["import_mw"] + fleet.generator_emission_t_per_mwh * r["generator_mw"]) * dt
     columns = {
-        "it_load_mw": r["it_load_mw"], "facility_load_mw": r["facility_load_mw"], "pue": loop.pue,
+        "it_load_mw": r["it_load_mw"], "facility_load_mw": r["facility_load_mw"], "pue": inputs.pue,
         "base_load_mw": r["base_load_mw"],
         "renewable_available_mw": renewable, "renewable_used_mw": r["renewable_used_mw"],
         "curtailed_mw": np.maximum(renewable - r["renewable_used_mw"], 0.0),
@@ -194,15 +196,16 @@ def build_frames(raw: RawRun, loop: ClosedLoop, fleet: Fleet, submissions: list[
         "generator_on": r["generator_on_h"] > 0, "generator_on_h": r["generator_on_h"],
         "gpus_training": r["gpus_training"], "gpus_inference": served_site / fleet.throughput_req_per_s_per_gpu,
         "served_req_per_s": served_site, "dropped_req_per_s": dropped_site, "unmet_load_mw": r["unmet_load_mw"],
-        "import_price_usd_per_mwh": loop.import_price, "export_price_usd_per_mwh": loop.export_price,
-        "carbon_t_per_mwh": loop.carbon, "emissions_t": emissions,
+        "import_price_usd_per_mwh": inputs.import_price_usd_per_mwh,
+        "export_price_usd_per_mwh": inputs.export_price_usd_per_mwh,
+        "carbon_t_per_mwh": inputs.carbon_t_per_mwh, "emissions_t": emissions,
     }
     ticks = pd.DataFrame({"time": np.repeat(times, S), "site": np.tile(site_names, n).astype(str)})
     for name, values in columns.items():
         ticks[name] = np.asarray(values).reshape(n * S)
 
     k, s = np.nonzero(fleet.route_feasible) if K else (np.zeros(0, np.int64), np.zeros(0, np.int64))
-    step = np.arange(n) // loop.ticks_per_control
+    step = np.arange(n) // clock.ticks_per_control
     routing = pd.DataFrame({
         "time": np.repeat(times, len(k)),
         "class": np.tile(np.array(fleet.class_names, dtype=object)[k], n).astype(str),
@@ -212,7 +215,7 @@ def build_frames(raw: RawRun, loop: ClosedLoop, fleet: Fleet, submissions: list[
         "dropped_req_per_s": raw.dropped_req_per_s[:, k, s].reshape(-1),
     })
 
-    start = loop.run_start
+    start = raw.run_start
     records = raw.jobs
 
     def stamp(hours: float) -> pd.Timestamp:
@@ -246,8 +249,9 @@ def build_frames(raw: RawRun, loop: ClosedLoop, fleet: Fleet, submissions: list[
         "cols", "binaries", "fallback", "starts_requested", "starts_applied", "queued_jobs",
     ])
     events = pd.DataFrame({
-        "time": pd.to_datetime([start + pd.Timedelta(hours=e[0]) for e in raw.events], utc=True),
-        "site": [e[1] for e in raw.events], "kind": [e[2] for e in raw.events], "detail": [e[3] for e in raw.events],
+        "time": pd.to_datetime([start + pd.Timedelta(hours=e.time_h) for e in raw.events], utc=True),
+        "site": [e.site for e in raw.events], "kind": [e.kind for e in raw.events],
+        "detail": [e.detail for e in raw.events],
     })
     for frame, text in ((solver_log, ("controller", "status", "fallback")), (events, ("site", "kind", "detail"))):
         for column in text:
