@@ -7,7 +7,33 @@ started at tau runs at t (tau <= t < tau + d_j).
 
 The builder calls one ``define_*`` function per family; each states its constraint. The model
 is a minimisation of ``-benefit``; its objective offset makes ``-objective`` equal the benefit
-that :mod:`optimizer.accounting` computes from the read-back decisions.
+that :mod:`optimizer.accounting` computes from the read-back decisions. The whole objective,
+each term added by the family named on its right::
+
+    max  sum_{j,s,tau} (V_j - tail_{j,s,tau}) x[j,s,tau]                      define_job_starts
+       + sum_{r,t} (v_k + pi_k) 3600 dt_t y[r,t] - sum_{k,t} pi_k 3600 dt_t D[k,t]  define_routes
+       - sum_{s,t} (c_imp[s,t] + p_CO2 ci[s,t]) dt_t imp[s,t]
+       + sum_{e,t} c_exp[e,t] dt_t exp[e,t]                                    define_grid
+       - sum_{b,t} c_deg[b] dt_t (ch[b,t] + dis[b,t])
+       + sum_b v_term[b] (soc[b,T-1] - soc0[b])                                define_batteries
+       - sum_{g,t} ((c_fuel[g] + p_CO2 ef[g]) dt_t gen[g,t] + c_noload[g] dt_t on[g,t])  define_generators
+       - c_viol excess                                                         define_carbon_budget
+
+Symbols and the attributes they read (``fleet`` = :class:`scenarios.Fleet`, ``w`` = the window):
+
+====================  ==========================================================
+V_j, P_j, g_j, d_j    ``w.jobs.value_usd``, ``.power_mw``, ``.gpus``, ``.duration_steps``
+tail_{j,s,tau}        P_j x steps past the window x dt x ``w.tail_energy_price_usd_per_mwh``
+v_k, pi_k, D[k,t]     ``fleet.class_value_usd_per_req``, ``.class_penalty_usd_per_req``, ``w.demand_req_per_s``
+c_imp, c_exp, ci      ``w.import_price_usd_per_mwh``, ``w.export_price_usd_per_mwh``, ``w.carbon_t_per_mwh``
+p_CO2, c_viol         ``w.carbon_price_usd_per_tco2``, ``w.carbon_violation_penalty_usd_per_tco2``
+eta_c, eta_d          ``fleet.battery_charge_efficiency``, ``fleet.battery_discharge_efficiency``
+c_deg, v_term, soc0   ``fleet.battery_degradation_usd_per_mwh``, ``w.battery_terminal_value_usd_per_mwh``,
+                      ``w.soc_initial_mwh``
+c_fuel, c_noload, ef  ``fleet.generator_fuel_usd_per_mwh``, ``.generator_no_load_usd_per_h``,
+                      ``.generator_emission_t_per_mwh``
+L_imp, L_exp          ``fleet.import_limit_mw``, ``fleet.export_limit_mw``
+====================  ==========================================================
 """
 
 from __future__ import annotations
@@ -270,103 +296,142 @@ def _define_exclusive_flows(
     return z
 
 
-def define_energy_assets(
-    m: LinearModel, w: WindowInputs, o: ModelOptions, ix: ModelIndex
-) -> dict[str, np.ndarray]:
-    """Columns of the energy side and their own constraints.
+def define_renewables(m: LinearModel, w: WindowInputs, o: ModelOptions) -> np.ndarray:
+    """Renewable power used, curtailment free:  0 <= ren[s,t] <= pv[s,t] + wind[s,t]  (0 without renewables)."""
+    renewable = (w.pv_available_mw + w.wind_available_mw) if o.renewables else np.zeros((w.fleet.n_sites, w.n_steps))
+    return m.add_variables("Renewable-used", (w.fleet.n_sites, w.n_steps), 0.0, renewable)
 
-    * renewable used 0 <= ren[s,t] <= pv[s,t] + wind[s,t] (curtailment free);
-    * grid 0 <= imp <= L_imp, 0 <= exp <= L_exp; where needed (see :func:`exclusivity_needs`)
-      imp <= L_imp z, exp <= L_exp (1 - z), z binary;
-    * battery SOC: soc[b,t] = soc[b,t-1] + eta_c dt ch[b,t] - dt / eta_d dis[b,t], soc[b,-1] = soc0,
-      soc_min <= soc <= soc_max, 0 <= ch <= P_ch, 0 <= dis <= P_dis; where needed
-      ch <= P_ch u, dis <= P_dis (1 - u), u binary;
-    * generator: p_min on <= gen <= p_max on, on binary (continuous 0..p_max without binary when
-      p_min = 0 and there is no no-load cost).
-    Costs: import price, export revenue, degradation on ch + dis, fuel and no-load cost, and the
-    carbon price on import and generator emissions.
+
+def define_grid(
+    m: LinearModel, w: WindowInputs, o: ModelOptions, ix: ModelIndex, grid_needed: np.ndarray, dropped_reason: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Grid import and export at each site, and where they could coincide one mode binary:
+
+        0 <= imp[s,t] <= L_imp[s],   0 <= exp[e,t] <= L_exp[e]   (export only at sites with L_exp > 0)
+        imp <= L_imp z,  exp <= L_exp (1 - z),  z[e,t] in {0, 1}   where ``grid_needed[s,t]``
+
+    Cost per step: (c_imp[s,t] + p_CO2 ci[s,t]) dt imp - c_exp[s,t] dt exp. ``dropped_reason`` is
+    recorded when no mode binary is kept. Returns (imp, exp).
     """
     fleet, T = w.fleet, w.n_steps
     dt = w.dt[None, :]  # (1, T) step lengths, hours
-    S = fleet.n_sites
-    carbon_price = w.carbon_price_usd_per_tco2
-    grid_needed, battery_needed, reasons = exclusivity_needs(w, o)
-    cols: dict[str, np.ndarray] = {}
-    renewable = (w.pv_available_mw + w.wind_available_mw) if o.renewables else np.zeros((S, T))
-    cols["ren"] = m.add_variables("Renewable-used", (S, T), 0.0, renewable)
     import_limit = fleet.import_limit_mw
-    cols["imp"] = m.add_variables("Grid-import", (S, T), 0.0, import_limit[:, None],
-                                  cost=(w.import_price_usd_per_mwh + carbon_price * w.carbon_t_per_mwh) * dt)
+    imp = m.add_variables("Grid-import", (fleet.n_sites, T), 0.0, import_limit[:, None],
+                          cost=(w.import_price_usd_per_mwh + w.carbon_price_usd_per_tco2 * w.carbon_t_per_mwh) * dt)
     export_sites = np.flatnonzero(fleet.export_limit_mw > 0) if o.export else np.zeros(0, np.int64)
     ix.export_sites = export_sites
-    cols["exp"] = m.add_variables("Grid-export", (len(export_sites), T), 0.0,
-                                  fleet.export_limit_mw[export_sites][:, None],
-                                  cost=-w.export_price_usd_per_mwh[export_sites] * dt)
+    exp = m.add_variables("Grid-export", (len(export_sites), T), 0.0, fleet.export_limit_mw[export_sites][:, None],
+                          cost=-w.export_price_usd_per_mwh[export_sites] * dt)
     grid_pairs = np.argwhere(grid_needed[export_sites]) if len(export_sites) else np.zeros((0, 2), np.int64)
     e_row, t = grid_pairs[:, 0], grid_pairs[:, 1]
     site = export_sites[e_row]
-    z = _define_exclusive_flows(m, "Grid-mode", ("import", cols["imp"][site, t], import_limit[site]),
-                                ("export", cols["exp"][e_row, t], fleet.export_limit_mw[site]))
+    z = _define_exclusive_flows(m, "Grid-mode", ("import", imp[site, t], import_limit[site]),
+                                ("export", exp[e_row, t], fleet.export_limit_mw[site]))
     ix.kept_binaries["Grid-mode"] = len(z)
     if len(grid_pairs) == 0:
-        ix.dropped_binaries["Grid-mode"] = reasons.get("Grid-mode", "no export at any site")
+        ix.dropped_binaries["Grid-mode"] = dropped_reason
+    return imp, exp
 
+
+def define_batteries(
+    m: LinearModel, w: WindowInputs, o: ModelOptions, ix: ModelIndex, battery_needed: np.ndarray, dropped_reason: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Battery charge, discharge and state of charge at sites with a battery:
+
+        soc[b,t] = soc[b,t-1] + eta_c dt ch[b,t] - dt / eta_d dis[b,t],   soc[b,-1] = soc0[b]
+        soc_min <= soc <= soc_max,   0 <= ch <= P_ch,   0 <= dis <= P_dis
+        ch <= P_ch u,  dis <= P_dis (1 - u),  u[b,t] in {0, 1}   where ``battery_needed[s,t]``
+
+    Cost: degradation c_deg dt (ch + dis); the SOC left at the window's end is worth
+    v_term (soc[b,T-1] - soc0[b]) (the offset holds the soc0 term). ``dropped_reason`` is recorded
+    when no mode binary is kept. Returns (ch, dis, soc).
+    """
+    fleet, T = w.fleet, w.n_steps
+    dt = w.dt[None, :]  # (1, T) step lengths, hours
     battery_sites = np.flatnonzero(fleet.battery_energy_mwh > 0) if o.battery else np.zeros(0, np.int64)
     ix.battery_sites = battery_sites
     B = len(battery_sites)
     degradation = fleet.battery_degradation_usd_per_mwh[battery_sites][:, None] * dt
-    cols["ch"] = m.add_variables("Battery-charge", (B, T), 0.0, fleet.battery_charge_mw[battery_sites][:, None],
-                                 cost=degradation)
-    cols["dis"] = m.add_variables("Battery-discharge", (B, T), 0.0,
-                                  fleet.battery_discharge_mw[battery_sites][:, None], cost=degradation)
+    ch = m.add_variables("Battery-charge", (B, T), 0.0, fleet.battery_charge_mw[battery_sites][:, None],
+                         cost=degradation)
+    dis = m.add_variables("Battery-discharge", (B, T), 0.0, fleet.battery_discharge_mw[battery_sites][:, None],
+                          cost=degradation)
     terminal_value = w.battery_terminal_value_usd_per_mwh[battery_sites]
     soc_cost = np.zeros((B, T))
     soc_cost[:, -1] = -terminal_value
-    cols["soc"] = m.add_variables("Battery-soc", (B, T), fleet.soc_min_mwh[battery_sites][:, None],
-                                  fleet.soc_max_mwh[battery_sites][:, None], cost=soc_cost)
+    soc = m.add_variables("Battery-soc", (B, T), fleet.soc_min_mwh[battery_sites][:, None],
+                          fleet.soc_max_mwh[battery_sites][:, None], cost=soc_cost)
     m.objective_offset += float((terminal_value * w.soc_initial_mwh[battery_sites]).sum())
     rhs = np.zeros((B, T))
     rhs[:, 0] = w.soc_initial_mwh[battery_sites]
     rows = m.add_constraints("Battery-soc-balance", (B, T), rhs, rhs)
-    m.add_coefficients(rows, cols["soc"], 1.0)
-    m.add_coefficients(rows[:, 1:], cols["soc"][:, :-1], -1.0)
-    m.add_coefficients(rows, cols["ch"], -fleet.battery_charge_efficiency[battery_sites][:, None] * dt)
-    m.add_coefficients(rows, cols["dis"], dt / fleet.battery_discharge_efficiency[battery_sites][:, None])
+    m.add_coefficients(rows, soc, 1.0)
+    m.add_coefficients(rows[:, 1:], soc[:, :-1], -1.0)
+    m.add_coefficients(rows, ch, -fleet.battery_charge_efficiency[battery_sites][:, None] * dt)
+    m.add_coefficients(rows, dis, dt / fleet.battery_discharge_efficiency[battery_sites][:, None])
     battery_pairs = np.argwhere(battery_needed[battery_sites]) if B else np.zeros((0, 2), np.int64)
     b, t = battery_pairs[:, 0], battery_pairs[:, 1]
     site = battery_sites[b]
-    u = _define_exclusive_flows(m, "Battery-mode", ("charge", cols["ch"][b, t], fleet.battery_charge_mw[site]),
-                                ("discharge", cols["dis"][b, t], fleet.battery_discharge_mw[site]))
+    u = _define_exclusive_flows(m, "Battery-mode", ("charge", ch[b, t], fleet.battery_charge_mw[site]),
+                                ("discharge", dis[b, t], fleet.battery_discharge_mw[site]))
     ix.kept_binaries["Battery-mode"] = len(u)
     if len(battery_pairs) == 0:
-        ix.dropped_binaries["Battery-mode"] = reasons.get("Battery-mode", "no battery")
+        ix.dropped_binaries["Battery-mode"] = dropped_reason
+    return ch, dis, soc
 
+
+def define_generators(
+    m: LinearModel, w: WindowInputs, o: ModelOptions, ix: ModelIndex
+) -> tuple[np.ndarray, np.ndarray]:
+    """Generator output and commitment at sites with a generator:
+
+        p_min[g] on[g,t] <= gen[g,t] <= p_max[g] on[g,t],   on[g,t] in {0, 1}
+
+    (0 <= gen <= p_max without the binary when p_min = 0 and there is no no-load cost, unless
+    every binary is kept). Cost: (c_fuel + p_CO2 ef) dt gen + c_noload dt on. Returns (gen, on).
+    """
+    fleet, T = w.fleet, w.n_steps
+    dt = w.dt[None, :]  # (1, T) step lengths, hours
     generator_sites = np.flatnonzero(fleet.has_generator) if o.generator else np.zeros(0, np.int64)
     ix.generator_sites = generator_sites
     pmin = fleet.generator_min_mw[generator_sites]
     pmax = fleet.generator_max_mw[generator_sites]
-    cols["gen"] = m.add_variables("Generator-output", (len(generator_sites), T), 0.0, pmax[:, None],
-                                  cost=(fleet.generator_fuel_usd_per_mwh[generator_sites]
-                                         + carbon_price * fleet.generator_emission_t_per_mwh[generator_sites]
-                                        )[:, None] * dt)
+    gen = m.add_variables("Generator-output", (len(generator_sites), T), 0.0, pmax[:, None],
+                          cost=(fleet.generator_fuel_usd_per_mwh[generator_sites]
+                                + w.carbon_price_usd_per_tco2 * fleet.generator_emission_t_per_mwh[generator_sites]
+                                )[:, None] * dt)
     needs_on = (pmin > 0) | (fleet.generator_no_load_usd_per_h[generator_sites] > 0)
     if o.exclusivity == "always" or o.formulation == "straightforward":
         needs_on[:] = True
     on_sites = np.flatnonzero(needs_on)
     ix.generator_on_sites = generator_sites[on_sites]
-    cols["on"] = m.add_variables("Generator-on", (len(on_sites), T), 0.0, 1.0,
-                                 cost=fleet.generator_no_load_usd_per_h[generator_sites[on_sites]][:, None] * dt,
-                                 integer=True)
+    on = m.add_variables("Generator-on", (len(on_sites), T), 0.0, 1.0,
+                         cost=fleet.generator_no_load_usd_per_h[generator_sites[on_sites]][:, None] * dt, integer=True)
     if len(on_sites):
         rows = m.add_constraints("Generator-max", (len(on_sites), T), upper=0.0)
-        m.add_coefficients(rows, cols["gen"][on_sites], 1.0)
-        m.add_coefficients(rows, cols["on"], -pmax[on_sites][:, None])
+        m.add_coefficients(rows, gen[on_sites], 1.0)
+        m.add_coefficients(rows, on, -pmax[on_sites][:, None])
         rows = m.add_constraints("Generator-min", (len(on_sites), T), lower=0.0)
-        m.add_coefficients(rows, cols["gen"][on_sites], 1.0)
-        m.add_coefficients(rows, cols["on"], -pmin[on_sites][:, None])
-    ix.kept_binaries["Generator-on"] = int(cols["on"].size)
+        m.add_coefficients(rows, gen[on_sites], 1.0)
+        m.add_coefficients(rows, on, -pmin[on_sites][:, None])
+    ix.kept_binaries["Generator-on"] = int(on.size)
     if len(generator_sites) and not len(on_sites):
         ix.dropped_binaries["Generator-on"] = "no minimum output and no no-load cost"
+    return gen, on
+
+
+def define_energy_assets(
+    m: LinearModel, w: WindowInputs, o: ModelOptions, ix: ModelIndex
+) -> dict[str, np.ndarray]:
+    """The energy side, one family after the other (:func:`define_renewables`, :func:`define_grid`,
+    :func:`define_batteries`, :func:`define_generators`); returns their columns by short name
+    (``ren``, ``imp``, ``exp``, ``ch``, ``dis``, ``soc``, ``gen``, ``on``) for the balance rows."""
+    grid_needed, battery_needed, reasons = exclusivity_needs(w, o)
+    cols: dict[str, np.ndarray] = {"ren": define_renewables(m, w, o)}
+    cols["imp"], cols["exp"] = define_grid(m, w, o, ix, grid_needed, reasons.get("Grid-mode", "no export at any site"))
+    cols["ch"], cols["dis"], cols["soc"] = define_batteries(m, w, o, ix, battery_needed,
+                                                           reasons.get("Battery-mode", "no battery"))
+    cols["gen"], cols["on"] = define_generators(m, w, o, ix)
     return cols
 
 
