@@ -139,6 +139,11 @@ class ClosedLoop:
                 yield _At(self.env, (step + 1) * interval_h - self.env.now, PRIORITY_CONTROL)
 
     def _tick_process(self) -> Generator[Event, object, None]:
+        """Ticks and their phases in order. The process hands control back to SimPy only when
+        another event is due by the end of the phase just closed (the next control step, a job
+        completion or submission, the run's end): events at equal times then run first, by their
+        priority, as if every phase had been an event. Between such events the ticks run back to
+        back, without a scheduler round per tick."""
         env, tick, per_control = self.env, self.tick, self.clock.ticks_per_control
         for i in range(self.clock.n_ticks):
             if i % per_control == 0 and not self._decided[i // per_control].triggered:
@@ -146,7 +151,9 @@ class ClosedLoop:
             state = tick.begin(i)
             while True:
                 last = tick.phase(state)
-                yield _At(env, tick.phase_end_h(state, last) - env.now, PRIORITY_TICK)
+                end_h = tick.phase_end_h(state, last)
+                if env.peek() <= end_h:
+                    yield _At(env, end_h - env.now, PRIORITY_TICK)
                 if last:
                     break
                 tick.follow_soc_limits(state)
