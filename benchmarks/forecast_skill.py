@@ -6,7 +6,7 @@ is computed against the truth. Writes a markdown table of MAE and RMSE (gCO2/kWh
 1, 3, 6, 12, 24 h to ``benchmarks/forecast_skill.md`` and prints it.
 
 ETS refits its parameters once per day on the previous 14 days (``refit_h=24, window_h=336``) and
-re-applies them to the latest data at every hourly issue; this keeps the run near half a minute.
+re-applies them to the latest data at every hourly issue (ETS takes one to three minutes here).
 
     .venv/bin/python benchmarks/forecast_skill.py [--start 2022-04-01] [--weeks 4] [--output PATH]
 """
@@ -14,7 +14,9 @@ re-applies them to the latest data at every hourly issue; this keeps the run nea
 from __future__ import annotations
 
 import argparse
+import platform
 import time
+from importlib.metadata import version
 from pathlib import Path
 
 import pandas as pd
@@ -98,6 +100,10 @@ def markdown_table(skill: pd.DataFrame, seconds: dict[str, float]) -> str:
     return "\n".join(lines)
 
 
+def _versions(*packages: str) -> str:
+    return ", ".join(f"{name} {version(name)}" for name in packages)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--start", default="2022-04-01", help="first issue time (UTC date)")
@@ -126,6 +132,10 @@ def main() -> None:
             "`period_h=168`: last week); `ets` (statsmodels ETS(A,N,A), daily season, refit daily on 14 days); "
             "`noisy` with default parameters (carbon: relative error, σ = 10 % of the truth at 24 h, sqrt "
             "growth from 0, AR(1) ρ = 0.9 per hour in lead, seed 0).",
+            "",
+            f"Environment: Python {platform.python_version()}, {_versions('statsmodels', 'numpy', 'scipy', 'pandas')} "
+            "(the pins of `constraints.txt`). The ETS numbers depend on the statsmodels version; the "
+            "timings on the machine and its load.",
             "",
             "Regenerate: `.venv/bin/python benchmarks/forecast_skill.py`.",
             "",
