@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from forecasts.params import format_params, resolve_params
 from forecasts.timegrid import (
     NS_PER_HOUR,
     index_ns,
@@ -37,15 +38,11 @@ from forecasts.timegrid import (
     to_step,
     to_utc_timestamp,
 )
+from scenarios.signals import NONNEGATIVE_SIGNALS, SIGNALS, UNIT_INTERVAL_SIGNALS
 
 logger = logging.getLogger("forecasts")
 
-SIGNALS: tuple[str, ...] = ("demand", "pv", "wind", "import_price", "export_price", "carbon", "temperature")
-
-#: signals whose forecasts are clipped at 0 (prices and temperature may be negative)
-NONNEGATIVE_SIGNALS: frozenset[str] = frozenset({"demand", "pv", "wind", "carbon"})
-#: per-unit availabilities, clipped at 1 as well
-UNIT_INTERVAL_SIGNALS: frozenset[str] = frozenset({"pv", "wind"})
+# the signals' names and ranges: one table, in scenarios.signals (re-exported by forecasts)
 
 
 class ForecastError(ValueError):
@@ -262,8 +259,6 @@ class Forecaster(ABC):
     PARAMETERS: ClassVar[tuple] = ()
 
     def __init__(self, **params: object) -> None:
-        from forecasts.params import resolve_params
-
         self.params: dict[str, object] = resolve_params(self.name, self.PARAMETERS, params)
 
     def forecast(
@@ -325,8 +320,6 @@ class Forecaster(ABC):
     @property
     def spec(self) -> str:
         """The spec string that rebuilds this forecaster with make_forecaster."""
-        from forecasts.params import format_params
-
         given = {k: v for k, v in self.params.items() if v is not None and v != ()}
         return f"{self.name}:{format_params(given)}" if given else self.name
 

@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from forecasts.base import SIGNALS
+from scenarios.signals import SIGNALS
 
 
 class ForecastSpecError(ValueError):

@@ -18,11 +18,11 @@ import pandas as pd
 
 from scenarios.schema import Scenario
 from scenarios.series import SIGNAL_RULES, resolve_series
+from scenarios.signals import SIGNALS
 
 G_PER_KWH_TO_T_PER_MWH = 1e-3
 WH_PER_REQ_TO_MW_PER_REQ_S = 3600.0 / 1e6  # (req/s) x Wh/req x 3600 s/h = Wh/h; / 1e6 -> MW
 
-SIGNALS = ("demand", "pv", "wind", "import_price", "export_price", "carbon", "temperature")
 
 
 @dataclass(frozen=True)

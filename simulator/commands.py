@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from optimizer.defaults import MPC_DEFAULTS
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 CONTROLLER_NAMES = ("mpc", "mpc-compute-only", "mpc-energy-only", "greedy", "local")  # simulator.CONTROLLERS
@@ -202,10 +203,20 @@ def run_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def compare_table(runs: pd.DataFrame, controllers: list[str]) -> str:
-    """Rows = main KPIs, columns = controllers, cells = mean ± std over seeds."""
+def format_mean_std(values: np.ndarray, fmt: str) -> str:
+    """``mean ± std`` (ddof 1) of the finite ``values`` with the format ``fmt`` (e.g. ``"{:,.0f}"``);
+    the value alone for one, ``-`` for none. The one formatter of the CLI's tables."""
     import numpy as np
 
+    values = values[np.isfinite(values)]
+    if not values.size:
+        return "-"
+    mean = fmt.format(values.mean())
+    return mean if values.size < 2 else f"{mean} ± {fmt.format(values.std(ddof=1))}"
+
+
+def compare_table(runs: pd.DataFrame, controllers: list[str]) -> str:
+    """Rows = main KPIs, columns = controllers, cells = mean ± std over seeds."""
     grouped = runs.groupby("controller")
     lines = []
     header = ["KPI", *controllers]
@@ -215,13 +226,7 @@ def compare_table(runs: pd.DataFrame, controllers: list[str]) -> str:
             continue
         cells = [label]
         for name in controllers:
-            values = grouped.get_group(name)[key].to_numpy(dtype=float)
-            values = values[np.isfinite(values)]
-            if not values.size:
-                cells.append("-")
-                continue
-            mean = fmt.format(values.mean())
-            cells.append(mean if len(values) < 2 else f"{mean} ± {fmt.format(values.std(ddof=1))}")
+            cells.append(format_mean_std(grouped.get_group(name)[key].to_numpy(dtype=float), fmt))
         body.append(cells)
     widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
     for row in [header, *body]:

@@ -137,7 +137,7 @@ def _run(grid: SweepGrid, args: argparse.Namespace) -> int:
 
 def summary_table(runs: pd.DataFrame) -> str:
     """One line per (variant, controller, forecast): the main KPIs as mean ± std over seeds."""
-    import numpy as np
+    from simulator.commands import format_mean_std
 
     frame = runs
     keys = ["variant", "controller", "forecast"]
@@ -148,14 +148,7 @@ def summary_table(runs: pd.DataFrame) -> str:
     for group_keys, group in frame.groupby(keys, sort=False):
         cells = [*map(str, group_keys), str(len(group))]
         for key, _, fmt in shown:
-            values = group[key].to_numpy(dtype=float)
-            values = values[np.isfinite(values)]
-            if not values.size:
-                cells.append("-")
-            elif values.size == 1:
-                cells.append(fmt.format(values[0]))
-            else:
-                cells.append(f"{fmt.format(values.mean())} ± {fmt.format(values.std(ddof=1))}")
+            cells.append(format_mean_std(group[key].to_numpy(dtype=float), fmt))
         rows.append(cells)
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     lines = []
