@@ -63,7 +63,8 @@ def test_signals_have_one_home():
     from scenarios.signals import NONNEGATIVE_SIGNALS, SIGNAL_TABLE, SIGNALS, UNIT_INTERVAL_SIGNALS
 
     assert scenarios.SIGNALS is SIGNALS and forecasts.SIGNALS is SIGNALS
-    assert forecasts.NONNEGATIVE_SIGNALS is NONNEGATIVE_SIGNALS and forecasts.UNIT_INTERVAL_SIGNALS is UNIT_INTERVAL_SIGNALS
+    assert forecasts.NONNEGATIVE_SIGNALS is NONNEGATIVE_SIGNALS
+    assert forecasts.UNIT_INTERVAL_SIGNALS is UNIT_INTERVAL_SIGNALS
     assert UNIT_INTERVAL_SIGNALS <= NONNEGATIVE_SIGNALS <= set(SIGNALS)
     assert all(s.low < s.high and s.unit for s in SIGNAL_TABLE)
 
