@@ -19,6 +19,7 @@ from forecasts import Forecaster, HistoryView
 from optimizer.plan import Plan
 from scenarios.arrays import SIGNALS, Fleet
 from scenarios.schema import Scenario, TrainingJob
+from scenarios.timebase import HOURS_PER_DAY, whole_steps
 
 
 @dataclass(frozen=True)
@@ -185,7 +186,7 @@ class GreedyController(Controller):
         )
         day = observation.history["import_price"].to_frame()
         if len(day):
-            recent = day[list(names)].to_numpy()[-int(round(24 / observation.interval_h)):]
+            recent = day[list(names)].to_numpy()[-whole_steps(HOURS_PER_DAY, observation.interval_h):]
             low = np.quantile(recent, self.low_quantile, axis=0)
             high = np.quantile(recent, self.high_quantile, axis=0)
             has = fleet.battery_energy_mwh > 0

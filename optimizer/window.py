@@ -17,6 +17,7 @@ import pandas as pd
 
 from scenarios.arrays import Fleet, base_load_mw, build_fleet, nominal_signals
 from scenarios.schema import Scenario, TrainingJob
+from scenarios.timebase import days_to_hours, minutes_to_hours, whole_steps
 
 
 @dataclass(frozen=True)
@@ -316,7 +317,7 @@ def _has_base_load(site: object) -> bool:
 
 def offline_inputs(scenario: Scenario, step_hours: float | None = None) -> WindowInputs:
     """The whole run as one window on the scenario's nominal series (the offline study)."""
-    step_hours = scenario.run.control_interval_minutes / 60.0 if step_hours is None else step_hours
-    n_steps = int(round(scenario.run.days * 24.0 / step_hours))
+    step_hours = minutes_to_hours(scenario.run.control_interval_minutes) if step_hours is None else step_hours
+    n_steps = whole_steps(days_to_hours(scenario.run.days), step_hours)
     signals = nominal_signals(scenario, pd.Timestamp(scenario.run.start), n_steps, step_hours)
     return window_inputs(scenario, signals)

@@ -31,6 +31,7 @@ from optimizer.model import SECONDS_PER_HOUR
 from optimizer.window import window_inputs
 from scenarios.arrays import Fleet
 from scenarios.schema import Scenario
+from scenarios.timebase import minutes_to_hours
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ class AccountingConstants:
         """From the realised signals over the run at the control interval."""
         w = window_inputs(scenario, run_signals, fleet=fleet)
         return AccountingConstants(
-            tick_hours=scenario.run.plant_tick_minutes / 60.0,
+            tick_hours=minutes_to_hours(scenario.run.plant_tick_minutes),
             run_hours=run_hours,
             site_names=list(fleet.site_names),
             class_names=list(fleet.class_names),

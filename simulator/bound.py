@@ -25,6 +25,7 @@ from optimizer.variants import run_variant
 from optimizer.window import WindowInputs, job_batch, window_inputs
 from scenarios.arrays import Fleet
 from scenarios.schema import Scenario
+from scenarios.timebase import minutes_to_hours
 from simulator.processes import Submission
 
 DEFAULT_BOUND_OPTIONS = SolveOptions(time_limit_s=600.0, mip_gap=1e-3)
@@ -51,7 +52,7 @@ def perfect_information_bound(
 ) -> BoundResult:
     """Solve the whole run as one window on realised data with all submitted jobs known."""
     options = DEFAULT_BOUND_OPTIONS if solve_options is None else solve_options
-    step_hours = scenario.run.control_interval_minutes / 60.0
+    step_hours = minutes_to_hours(scenario.run.control_interval_minutes)
     jobs = job_batch([s.job for s in submissions], fleet, 0.0, step_hours)
     w = window_inputs(scenario, run_signals, fleet=fleet, jobs=jobs)
     result = run_variant(w, "joint", options)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from scenarios.timebase import days_to_hours
 from simulator.results import RunResult
 
 if TYPE_CHECKING:
@@ -196,7 +197,7 @@ def plot_carbon(result: RunResult, path: str | Path | None = None, dpi: int = 11
     budget = float(result.kpis.get("budget_tco2", np.nan))
     if np.isfinite(budget):
         tick_h = float(result.manifest.get("accounting", {}).get("tick_hours", 0.0) or 0.0)
-        run_h = float(result.manifest.get("days", 0.0)) * 24.0
+        run_h = days_to_hours(float(result.manifest.get("days", 0.0)))
         elapsed = np.arange(1, len(time) + 1) * tick_h
         if run_h > 0 and tick_h > 0:
             axis.plot(time, budget * elapsed / run_h, color="#e41a1c", ls=":", lw=1.2, label="budget pro rata")

@@ -35,6 +35,7 @@ from scipy.signal import lfilter
 
 from scenarios.arrays import SIGNALS, Fleet, base_load_mw, nominal_signals
 from scenarios.schema import Scenario, TrainingJob
+from scenarios.timebase import HOURS_PER_DAY, minutes_to_hours, whole_steps
 
 
 def stream(seed: int, name: str) -> np.random.Generator:
@@ -111,7 +112,7 @@ class RealisedSignals:
     def at_step(self, step_hours: float) -> dict[str, pd.DataFrame]:
         """The signals averaged to a coarser grid (``step_hours`` a multiple of the tick), aligned
         so that the run start is a grid point."""
-        ratio = int(round(step_hours / self.tick_hours))
+        ratio = whole_steps(step_hours, self.tick_hours)
         lead = self.run_offset % ratio
         out = {}
         for name, frame in self.frames.items():
@@ -141,7 +142,7 @@ def _nominal_span(
     try:
         after = nominal_signals(scenario, run_start + run_ticks * tick, after_ticks, tick_h)
     except ValueError as error:
-        day = min(run_ticks, int(round(24.0 / tick_h)))
+        day = min(run_ticks, whole_steps(HOURS_PER_DAY, tick_h))
         index = pd.date_range(run_start + run_ticks * tick, periods=after_ticks, freq=tick)
         after = {}
         for name, frame in run.items():
@@ -161,11 +162,11 @@ def realise_signals(
     ``after_hours`` past its end (see the module docstring for the processes)."""
     noise = NoiseParameters.for_scenario(scenario) if noise is None else noise
     run = scenario.run
-    tick_h = run.plant_tick_minutes / 60.0
+    tick_h = minutes_to_hours(run.plant_tick_minutes)
     run_start = pd.Timestamp(run.start)
-    history_ticks = int(round(noise.history_hours / tick_h))
-    run_ticks = int(round(run_hours / tick_h))
-    after_ticks = int(round(after_hours / tick_h))
+    history_ticks = whole_steps(noise.history_hours, tick_h)
+    run_ticks = whole_steps(run_hours, tick_h)
+    after_ticks = whole_steps(after_hours, tick_h)
     nominal, history_ticks, note = _nominal_span(scenario, run_start, history_ticks, run_ticks, after_ticks, tick_h)
     n = history_ticks + run_ticks + after_ticks
     frames: dict[str, pd.DataFrame] = {}

@@ -19,6 +19,7 @@ from optimizer.solvers import SolveOptions
 from scenarios.arrays import SIGNALS, Fleet, build_fleet
 from scenarios.io import ScenarioError, dump_scenario
 from scenarios.schema import Scenario
+from scenarios.timebase import days_to_hours, minutes_to_hours, whole_steps
 from simulator._engine import ClosedLoop
 from simulator.accounting import AccountingConstants, realised_kpis
 from simulator.processes import NoiseParameters, realise_signals, submit_jobs
@@ -98,8 +99,8 @@ def simulate(
     noise = NoiseParameters.for_scenario(scenario) if noise is None else noise
     fleet = build_fleet(scenario)
     run = scenario.run
-    run_hours = run.days * 24.0
-    interval_h = run.control_interval_minutes / 60.0
+    run_hours = days_to_hours(run.days)
+    interval_h = minutes_to_hours(run.control_interval_minutes)
     horizon_h = _horizon_hours(controller, scenario)
     realised = realise_signals(scenario, seed, run_hours, max(horizon_h, interval_h), noise)
     submissions = submit_jobs(scenario, fleet, seed, run_hours)
@@ -113,7 +114,7 @@ def simulate(
         for signal in SIGNALS:
             used_forecaster.bind_truth(signal, control_signals[signal])
     controller.reset(scenario, fleet)
-    n_control = int(round(run_hours / interval_h))
+    n_control = whole_steps(run_hours, interval_h)
     bar = None
     if progress:
         from tqdm import tqdm
