@@ -19,6 +19,7 @@ sites and no pandas.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Generator
 
 import numpy as np
@@ -96,6 +97,7 @@ class ClosedLoop:
         self.tick = PlantTick(self.clock, self.inputs, self.plant, self.workload, self.recorder, max_phases)
         self.submissions = submissions
         self.on_control_step = on_control_step
+        self.tick_cpu_s = 0.0  # CPU time (s) spent in the plant ticks: routing, real-time rules, records
 
         self.env = simpy.Environment()
         # the tick that starts a control interval waits for that interval's set-points (robust to
@@ -145,15 +147,21 @@ class ClosedLoop:
         priority, as if every phase had been an event. Between such events the ticks run back to
         back, without a scheduler round per tick."""
         env, tick, per_control = self.env, self.tick, self.clock.ticks_per_control
+        began = time.thread_time()  # CPU time of the plant alone, between the process's resumes and yields
         for i in range(self.clock.n_ticks):
             if i % per_control == 0 and not self._decided[i // per_control].triggered:
+                self.tick_cpu_s += time.thread_time() - began
                 yield self._decided[i // per_control]
+                began = time.thread_time()
             state = tick.begin(i)
             while True:
                 last = tick.phase(state)
                 end_h = tick.phase_end_h(state, last)
                 if env.peek() <= end_h:
+                    self.tick_cpu_s += time.thread_time() - began
                     yield _At(env, end_h - env.now, PRIORITY_TICK)
+                    began = time.thread_time()
                 if last:
                     break
                 tick.follow_soc_limits(state)
+        self.tick_cpu_s += time.thread_time() - began
