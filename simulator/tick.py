@@ -62,6 +62,7 @@ class PlantTick:
         self.workload, self.recorder = workload, recorder
         self.max_phases = max_phases  # a safeguard against endless splitting by float rounding
         self._has_generators = bool(plant.generator.present.any())
+        self._generator_was_on = bool(plant.generator.on.any())
 
     def begin(self, i: int) -> TickState:
         """Start tick ``i``: route the tick's inference demand (rule 1), take the set-points."""
@@ -88,13 +89,15 @@ class PlantTick:
                               state.discharge_cmd, state.generator_cmd, battery, remaining, generator,
                               self.plant.grid.import_limit_mw, state.export_cap_mw)
         length = battery.advance(flows.charge, flows.discharge, min(remaining, dc.next_completion_h - now))
-        if self._has_generators:
+        # nothing to do when no generator runs or ran: the rules hand back the idle array untouched
+        if self._has_generators and (flows.generator is not generator.idle or self._generator_was_on):
             on = flows.generator > EPS
             if True in (on & ~generator.on).tolist():
                 for site in np.flatnonzero(on & ~generator.on):
                     rule = flows.started is not None and flows.started[site]
                     self.recorder.event(now, int(site), "generator_started", "real-time rule" if rule else "set-point")
             generator.on = on
+            self._generator_was_on = True in on.tolist()
         state.phases.append(Phase(length, flows, it_load, dc.training_gpus))
         state.elapsed_h += length
         last = state.elapsed_h >= dt - EPS or len(state.phases) >= self.max_phases
