@@ -39,7 +39,7 @@ SEEDS = (1, 2, 3)  # three seeds: a mean and a std per cell, and enough runs to 
 @pytest.fixture(scope="module")
 def scenario_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("scenarios") / "small.toml"
-    save_scenario(small_scenario(2, 2, 2, 12, variant=21), path)  # 12 h, 12 control steps
+    save_scenario(small_scenario(2, 2, 2, 6, variant=21), path)  # 6 h, 6 control steps
     return path
 
 
