@@ -184,8 +184,8 @@ def coarsen(w: WindowInputs, fine_steps: int, coarse_factor: int) -> WindowInput
         coarse.append((T - fine) % coarse_factor)
     counts = np.array([1] * fine + coarse, dtype=np.int64)
     coarse_window = replace(w, step_counts=counts)
-    series = ("demand_req_per_s", "pv_available_mw", "wind_available_mw", "import_price_usd_per_mwh",
-              "export_price_usd_per_mwh", "carbon_t_per_mwh", "pue")
+    series: tuple[str, ...] = ("demand_req_per_s", "pv_available_mw", "wind_available_mw",
+                               "import_price_usd_per_mwh", "export_price_usd_per_mwh", "carbon_t_per_mwh", "pue")
     if w.base_load_mw is not None:
         series += ("base_load_mw",)
     means: dict[str, Any] = {name: coarse_window.block_mean(getattr(w, name)) for name in series}

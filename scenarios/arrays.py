@@ -182,7 +182,7 @@ def base_load_mw(scenario: Scenario, start: pd.Timestamp, n_steps: int, step_hou
     start = pd.Timestamp(start)
     run_start = pd.Timestamp(scenario.run.start)
     columns = {
-        site.name: resolve_series(site.base_load_mw, start, n_steps, step_hours, run_start,  # type: ignore[arg-type]
+        site.name: resolve_series(site.base_load_mw, start, n_steps, step_hours, run_start,
                                   site.longitude_deg, rule=SIGNAL_RULES["base_load"])
         for site in scenario.sites
     }

@@ -85,9 +85,9 @@ class PlantTick:
             self.workload.complete_due(now)
         remaining = dt - state.elapsed_h
         it_load = dc.base_it_mw + state.inference_it_mw
-        flows = close_balance(state.pue * it_load + state.base_load_mw, state.sheddable_mw, state.renewable_mw, state.charge_cmd,
-                              state.discharge_cmd, state.generator_cmd, battery, remaining, generator,
-                              self.plant.grid.import_limit_mw, state.export_cap_mw)
+        flows = close_balance(state.pue * it_load + state.base_load_mw, state.sheddable_mw, state.renewable_mw,
+                              state.charge_cmd, state.discharge_cmd, state.generator_cmd, battery, remaining,
+                              generator, self.plant.grid.import_limit_mw, state.export_cap_mw)
         length = battery.advance(flows.charge, flows.discharge, min(remaining, dc.next_completion_h - now))
         # nothing to do when no generator runs or ran: the rules hand back the idle array untouched
         if self._has_generators and (flows.generator is not generator.idle or self._generator_was_on):
