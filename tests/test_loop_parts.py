@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -22,7 +24,8 @@ def parts():
     fleet = build_fleet(scenario)
     clock = RunClock.of(5, 60, 6.0)
     n, S = clock.n_ticks, fleet.n_sites
-    inputs = PlantInputs(np.ones((n, fleet.n_classes)), *(np.ones((n, S)) for _ in range(7)))
+    per_site = len(fields(PlantInputs)) - 1  # every input but the demand is (n_ticks, S)
+    inputs = PlantInputs(np.ones((n, fleet.n_classes)), *(np.ones((n, S)) for _ in range(per_site)))
     plant = Plant.of(fleet)
     recorder = Recorder(fleet, pd.Timestamp("2022-07-01", tz="UTC"), clock, inputs)
     return fleet, plant, recorder, Workload(plant.datacenter, recorder)
