@@ -63,6 +63,7 @@ CARBON_PRICE_USD_PER_TCO2 = 30.0
 GPU_CHOICES = [256, 512, 1024, 2048, 4096]
 GPU_WEIGHTS = [0.35, 0.3, 0.2, 0.1, 0.05]  # most jobs are fine-tunes and evaluations
 VALUE_USD_PER_GPU_H = (0.4, 1.5)
+JOB_SITE_HEADROOM = 2  # fleet-50: a job is eligible only where it takes at most half of the GPUs
 
 # Azure region locations (latitude, longitude) as listed by `az account list-locations`.
 AZURE_LOCATION = {
@@ -171,6 +172,7 @@ class SiteSpec:
     carbon: tuple[dict, str]
     generator: dict | None = None
     note: str = ""
+    import_limit_share: float | None = None  # of the power capacity; None = the layout's share
 
 
 @dataclass(frozen=True)
@@ -268,8 +270,12 @@ def expected_emissions_t(scenario: Scenario) -> tuple[float, float]:
 
 def draw_jobs(rng: np.random.Generator, count: int, horizon_h: float, duration_h: tuple[int, int],
               slack_h: tuple[float, float], site_names: list[str], eligible_fraction: float,
-              step_h: float, prefix: str) -> list[dict]:
-    """Seeded explicit jobs, all feasible: release + duration <= deadline <= horizon."""
+              step_h: float, prefix: str, site_gpus: list[int] | None = None) -> list[dict]:
+    """Seeded explicit jobs, all feasible: release + duration <= deadline <= horizon.
+
+    With ``site_gpus`` (one count per site) a job's eligible sites are drawn only among the sites
+    with at least ``JOB_SITE_HEADROOM`` x its GPUs, so every job fits and leaves room for inference.
+    """
     jobs = []
     per_h = round(1 / step_h)
     n_eligible = max(1, round(eligible_fraction * len(site_names)))
@@ -280,7 +286,11 @@ def draw_jobs(rng: np.random.Generator, count: int, horizon_h: float, duration_h
         slack = round(rng.uniform(*slack_h) * per_h) / per_h
         deadline = min(horizon_h, release + duration + slack)
         value = round(gpus * duration * rng.uniform(*VALUE_USD_PER_GPU_H))
-        chosen = sorted(rng.choice(len(site_names), size=n_eligible, replace=False))
+        if site_gpus is None:
+            chosen = sorted(rng.choice(len(site_names), size=n_eligible, replace=False))
+        else:
+            candidates = np.flatnonzero(np.asarray(site_gpus) >= JOB_SITE_HEADROOM * gpus)
+            chosen = sorted(rng.choice(candidates, size=min(n_eligible, len(candidates)), replace=False))
         job = {"name": "", "gpus": gpus, "power_mw": round(gpus * GPU_POWER_KW / 1000, 4),
                "duration_h": float(duration), "release_h": float(release), "deadline_h": float(deadline),
                "value_usd": float(value)}
@@ -288,7 +298,8 @@ def draw_jobs(rng: np.random.Generator, count: int, horizon_h: float, duration_h
             job["sites"] = [site_names[k] for k in chosen]
         jobs.append(job)
     jobs.sort(key=lambda job: job["release_h"])  # stable: ties keep the draw order
-    return [{**job, "name": f"{prefix}-{i:02d}"} for i, job in enumerate(jobs)]
+    width = max(2, len(str(count - 1)))
+    return [{**job, "name": f"{prefix}-{i:0{width}d}"} for i, job in enumerate(jobs)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -299,6 +310,10 @@ def draw_jobs(rng: np.random.Generator, count: int, horizon_h: float, duration_h
 def site_lines(site: SiteSpec, start: pd.Timestamp, days: float, import_limit_share: float,
                export_limit_share: float) -> list[str]:
     capacity = power_capacity_mw(site, start, days)
+    if site.import_limit_share is not None:
+        import_limit_share = site.import_limit_share
+    import_note = ("the site's power capacity" if import_limit_share == 1.0 else
+                   f"{import_limit_share:.0%} of the power capacity: grid-constrained")
     rows = ["", *(comments(site.note) if site.note else []), "[[sites]]",
             line("name", site.name), line("region", site.region),
             line("latitude_deg", site.latitude_deg), line("longitude_deg", site.longitude_deg),
@@ -322,7 +337,7 @@ def site_lines(site: SiteSpec, start: pd.Timestamp, days: float, import_limit_sh
     if site.generator is not None:
         rows.append(line("generator", site.generator))
     rows += ["", "[sites.grid]",
-             line("import_limit_mw", capacity * import_limit_share, "the site's power capacity"),
+             line("import_limit_mw", capacity * import_limit_share, import_note),
              line("export_limit_mw", round(capacity * export_limit_share, 1),
                   f"{export_limit_share:.0%} of the power capacity"),
              line("export_price_fraction", 0.7, "export earns 70 % of the import price"),
@@ -468,6 +483,29 @@ def finalise(layout: Layout) -> tuple[str, Scenario, dict[str, float]]:
     return text, scenario, {"bau_net_t": net, "bau_all_grid_t": gross, "budget_t": scenario.carbon.budget_tco2}
 
 
+# Class kind -> (energy per request Wh, value USD per 1k requests, unserved penalty / value).
+CLASS_KINDS = {
+    "realtime": (0.10, 0.2, 1.0),
+    "chat": (0.12, 0.15, 0.7),
+    "assistant": (0.14, 0.1, 0.5),
+    "batch": (0.15, 0.06, 0.3),
+}
+
+
+def limit_admitting(origin: str, row: dict[str, float], count: int) -> float:
+    """Latency limit (ms) that admits exactly the `count` nearest sites of a latency row.
+
+    The midpoint between the count-th and the next nearest site, rounded to 1 ms; ValueError when
+    the two are equally far (or so close that the rounded midpoint admits both).
+    """
+    ordered = sorted(row.values())
+    upper = ordered[count] if count < len(ordered) else ordered[-1] + 20.0
+    limit = float(round((ordered[count - 1] + upper) / 2))
+    if not ordered[count - 1] <= limit < upper:
+        raise ValueError(f"{origin}: sites {count} and {count + 1} are equally far; choose another count")
+    return limit
+
+
 def class_by_feasible_count(origin: str, row: dict[str, float], count: int, share: float, shape: dict,
                             note: str) -> ClassSpec:
     """A class whose latency limit admits exactly its `count` nearest sites.
@@ -475,18 +513,9 @@ def class_by_feasible_count(origin: str, row: dict[str, float], count: int, shar
     The limit is the midpoint between the count-th and the next nearest site, rounded to 1 ms;
     the class's economics follow from how latency-sensitive that makes it.
     """
-    ordered = sorted(row.values())
-    upper = ordered[count] if count < len(ordered) else ordered[-1] + 20.0
-    limit = float(round((ordered[count - 1] + upper) / 2))
-    if not ordered[count - 1] <= limit < upper:
-        raise ValueError(f"{origin}: sites {count} and {count + 1} are equally far; choose another count")
-    kind, energy, value, penalty = {
-        1: ("realtime", 0.10, 0.2, 1.0),
-        2: ("chat", 0.12, 0.15, 0.7),
-        3: ("assistant", 0.14, 0.1, 0.5),
-        4: ("batch", 0.15, 0.06, 0.3),
-    }[count]
-    return ClassSpec(f"{kind}-{origin}", origin, limit, energy, value, penalty, share, shape, note)
+    limit = limit_admitting(origin, row, count)
+    kind = {1: "realtime", 2: "chat", 3: "assistant", 4: "batch"}[count]
+    return ClassSpec(f"{kind}-{origin}", origin, limit, *CLASS_KINDS[kind], share, shape, note)
 
 
 # --------------------------------------------------------------------------------------------
@@ -623,74 +652,103 @@ def generated(shape: str, mean: float, amplitude: float, peak_hour: float) -> di
     return {"kind": "generated", "shape": shape, "mean": mean, "amplitude": amplitude, "peak_hour": peak_hour}
 
 
-def city_latency_ms(user: str, site: str, places: pd.DataFrame) -> float:
-    """Round trip from a user city to a site city (weather codes), ms.
+def city_latency_ms(user: str, site: str, places: pd.DataFrame,
+                    site_location: tuple[float, float] | None = None) -> float:
+    """Round trip from a user city to a site in a city (weather codes), whole ms.
 
-    Same city: INTRA_REGION_MS. Same Azure region: INTRA_REGION_MS + fibre over the distance.
-    Otherwise Azure RTT between the two regions + fibre from each city to its region.
+    The site stands at its city's grid cell unless ``site_location`` (latitude, longitude) is
+    given (a campus outside the city centre). Same city, at its cell: INTRA_REGION_MS. Same Azure
+    region: INTRA_REGION_MS + fibre over the distance. Otherwise Azure RTT between the two
+    regions + fibre from the user city and from the site to their regions.
     """
     def where(code: str) -> tuple[float, float]:
         return float(places.loc[code, "latitude_deg"]), float(places.loc[code, "longitude_deg"])
 
     azure_user, azure_site = FLEET_CITIES[user][1], FLEET_CITIES[site][1]
-    if user == site:
+    if user == site and site_location is None:
         return INTRA_REGION_MS
+    site_at = where(site) if site_location is None else site_location
     if azure_user == azure_site:
-        return round(INTRA_REGION_MS + ACCESS_MS_PER_KM * great_circle_km(where(user), where(site)))
+        return round(INTRA_REGION_MS + ACCESS_MS_PER_KM * great_circle_km(where(user), site_at))
     access_km = (great_circle_km(where(user), AZURE_LOCATION[azure_user])
-                 + great_circle_km(where(site), AZURE_LOCATION[azure_site]))
+                 + great_circle_km(site_at, AZURE_LOCATION[azure_site]))
     return round(azure_rtt_ms(azure_user, azure_site) + ACCESS_MS_PER_KM * access_km)
+
+
+def market(code: str, text: str) -> tuple[dict, str]:
+    return data("price_2022", code), text
+
+
+def ba(code: str) -> tuple[dict, str]:
+    return data("carbon_intensity_2022", code), f"EIA-930 {code}"
+
+
+# Weather city -> (import price, carbon intensity) of a site there, each (series, comment). Where no
+# hourly data ships: a diurnal shape around a typical level; solar-heavy grids peak at night
+# (midday dip), the others in the evening. "approximate" marks a level read from public annual
+# figures, not from shipped data.
+CITY_GRID: dict[str, tuple[tuple[dict, str], tuple[dict, str]]] = {
+    "US-CAL-CISO": (market("US-CAL-CISO", "CAISO day-ahead, NP15"), ba("CISO")),
+    "US-TEX-ERCO": (market("US-TEX-ERCO", "ERCOT hub average"), ba("ERCO")),
+    "US-MIDA-PJM": (market("US-MIDA-PJM", "PJM real-time, DOM zone"), ba("PJM")),
+    "US-NY-NYIS": (market("US-NY-NYIS", "NYISO day-ahead, CAPITL zone"), ba("NYIS")),
+    "DE-LU": (market("DE-LU", "DE-LU day-ahead"),
+              (generated("diurnal", 350.0, 60.0, 1.0), f"Germany, {TYPICAL}; midday solar dip")),
+    "GB": ((generated("diurnal", 230.0, 60.0, 18.0), "no shipped GB market: GB day-ahead 2022, about "
+            "GBP 200/MWh at ~1.24 USD/GBP, approximate; evening peak"),
+           (generated("diurnal", 200.0, 40.0, 18.0), f"Great Britain, {TYPICAL}")),
+    "SG": (market("SG", "Singapore USEP"),
+           (generated("diurnal", 400.0, 10.0, 14.0), f"Singapore (gas), {TYPICAL}")),
+    "JP-TK": (market("JP-TK", "JEPX Tokyo"),
+              (generated("diurnal", 450.0, 40.0, 1.0), f"Japan, {TYPICAL}; midday solar dip")),
+    "AU-NSW": (market("AU-NSW", "AEMO NEM, NSW1"),
+               (generated("diurnal", 650.0, 100.0, 1.0), f"New South Wales (coal), {TYPICAL}; midday solar dip")),
+    "IN-WE": ((generated("diurnal", 75.0, 35.0, 21.0), "no shipped Indian market: IEX day-ahead 2022, about "
+               "INR 6/kWh at ~80 INR/USD, approximate; evening peak"),
+              (generated("diurnal", 700.0, 50.0, 1.0), f"India (coal), {TYPICAL}; midday solar dip")),
+    # used by fleet-50 only
+    "CA-ON": ((generated("diurnal", 35.0, 12.0, 18.0), "no shipped Ontario market: HOEP 2022, about "
+               "CAD 45/MWh at ~0.77 USD/CAD, approximate; evening peak"),
+              (generated("diurnal", 45.0, 15.0, 18.0), f"Ontario (nuclear, hydro), {TYPICAL}")),
+    "AU-VIC": (market("AU-NSW", "no shipped VIC1 market: AEMO NSW1 as a proxy (same NEM, interconnected)"),
+               (generated("diurnal", 800.0, 120.0, 1.0), f"Victoria (brown coal), {TYPICAL}; midday solar dip")),
+    "KR": ((generated("diurnal", 150.0, 20.0, 18.0), "no shipped Korean market: KPX SMP 2022, about "
+            "KRW 196/kWh at ~1,290 KRW/USD, approximate; evening peak"),
+           (generated("diurnal", 450.0, 30.0, 18.0), f"Korea (coal, gas, nuclear), {TYPICAL}")),
+    "BR-SP": ((generated("diurnal", 11.0, 2.0, 19.0), "no shipped Brazilian market: PLD SE/CO 2022, mostly "
+               "at its floor of BRL 55.70/MWh at ~5.2 BRL/USD, approximate"),
+              (generated("diurnal", 90.0, 30.0, 19.0), f"Brazil (hydro), {TYPICAL}")),
+    "CL-SIC": ((generated("diurnal", 110.0, 60.0, 20.0), "no shipped Chilean market: SEN marginal cost 2022, "
+                "about USD 110/MWh, approximate; cheap at solar noon"),
+               (generated("diurnal", 330.0, 90.0, 1.0), f"Chile, {TYPICAL}; midday solar dip")),
+    "ZA": ((generated("diurnal", 80.0, 30.0, 18.0), "no South African market: Eskom Megaflex 2022, about "
+            "ZAR 1.3/kWh at ~16.4 ZAR/USD, approximate; evening peak"),
+           (generated("diurnal", 900.0, 20.0, 19.0), f"South Africa (coal), {TYPICAL}")),
+}
 
 
 def fleet_10_sites() -> list[SiteSpec]:
     places = load_sites()
 
     def site(code: str, gpus: int, cooling: dict, pv: float, wind: float, battery: float, c_rate: float,
-             price: tuple[dict, str], carbon: tuple[dict, str], generator: dict | None = None,
-             note: str = "") -> SiteSpec:
+             generator: dict | None = None, note: str = "") -> SiteSpec:
         city = FLEET_CITIES[code][0]
+        price, carbon = CITY_GRID[code]
         return SiteSpec(f"{city}-dc", city, round(float(places.loc[code, "latitude_deg"]), 2),
                         round(float(places.loc[code, "longitude_deg"]), 2), code, gpus, cooling, pv, wind,
                         battery, c_rate, price, carbon, generator, note)
 
-    def market(code: str, text: str) -> tuple[dict, str]:
-        return data("price_2022", code), text
-
-    def ba(code: str) -> tuple[dict, str]:
-        return data("carbon_intensity_2022", code), f"EIA-930 {code}"
-
-    # Carbon where no hourly data ships: a diurnal around the national mean; solar-heavy grids
-    # peak at night (midday dip), the others in the evening.
     return [
-        site("US-CAL-CISO", 10_000, MILD_COOLING, 30.0, 0.0, 60.0, 0.25,
-             market("US-CAL-CISO", "CAISO day-ahead, NP15"), ba("CISO")),
-        site("US-TEX-ERCO", 16_000, HOT_COOLING, 20.0, 30.0, 40.0, 0.5,
-             market("US-TEX-ERCO", "ERCOT hub average"), ba("ERCO")),
-        site("US-MIDA-PJM", 14_000, TEMPERATE_COOLING, 10.0, 0.0, 40.0, 0.5,
-             market("US-MIDA-PJM", "PJM real-time, DOM zone"), ba("PJM")),
-        site("US-NY-NYIS", 6_000, TEMPERATE_COOLING, 5.0, 0.0, 20.0, 0.5,
-             market("US-NY-NYIS", "NYISO day-ahead, CAPITL zone"), ba("NYIS")),
-        site("DE-LU", 10_000, TEMPERATE_COOLING, 10.0, 15.0, 40.0, 0.5,
-             market("DE-LU", "DE-LU day-ahead"),
-             (generated("diurnal", 350.0, 60.0, 1.0), f"Germany, {TYPICAL}; midday solar dip")),
-        site("GB", 8_000, MILD_COOLING, 5.0, 15.0, 30.0, 0.5,
-             (generated("diurnal", 230.0, 60.0, 18.0), "no shipped GB market: GB day-ahead 2022, about "
-              "GBP 200/MWh at ~1.24 USD/GBP, approximate; evening peak"),
-             (generated("diurnal", 200.0, 40.0, 18.0), f"Great Britain, {TYPICAL}")),
-        site("SG", 8_000, HOT_COOLING, 5.0, 0.0, 20.0, 0.5,
-             market("SG", "Singapore USEP"),
-             (generated("diurnal", 400.0, 10.0, 14.0), f"Singapore (gas), {TYPICAL}"), generator=GAS_ENGINES),
-        site("JP-TK", 8_000, TEMPERATE_COOLING, 10.0, 5.0, 30.0, 0.5,
-             market("JP-TK", "JEPX Tokyo"),
-             (generated("diurnal", 450.0, 40.0, 1.0), f"Japan, {TYPICAL}; midday solar dip")),
-        site("AU-NSW", 6_000, TEMPERATE_COOLING, 20.0, 10.0, 40.0, 0.5,
-             market("AU-NSW", "AEMO NEM, NSW1"),
-             (generated("diurnal", 650.0, 100.0, 1.0), f"New South Wales (coal), {TYPICAL}; midday solar dip")),
-        site("IN-WE", 8_000, HOT_COOLING, 20.0, 0.0, 40.0, 0.25,
-             (generated("diurnal", 75.0, 35.0, 21.0), "no shipped Indian market: IEX day-ahead 2022, about "
-              "INR 6/kWh at ~80 INR/USD, approximate; evening peak"),
-             (generated("diurnal", 700.0, 50.0, 1.0), f"India (coal), {TYPICAL}; midday solar dip"),
-             generator=DIESEL_BACKUP),
+        site("US-CAL-CISO", 10_000, MILD_COOLING, 30.0, 0.0, 60.0, 0.25),
+        site("US-TEX-ERCO", 16_000, HOT_COOLING, 20.0, 30.0, 40.0, 0.5),
+        site("US-MIDA-PJM", 14_000, TEMPERATE_COOLING, 10.0, 0.0, 40.0, 0.5),
+        site("US-NY-NYIS", 6_000, TEMPERATE_COOLING, 5.0, 0.0, 20.0, 0.5),
+        site("DE-LU", 10_000, TEMPERATE_COOLING, 10.0, 15.0, 40.0, 0.5),
+        site("GB", 8_000, MILD_COOLING, 5.0, 15.0, 30.0, 0.5),
+        site("SG", 8_000, HOT_COOLING, 5.0, 0.0, 20.0, 0.5, generator=GAS_ENGINES),
+        site("JP-TK", 8_000, TEMPERATE_COOLING, 10.0, 5.0, 30.0, 0.5),
+        site("AU-NSW", 6_000, TEMPERATE_COOLING, 20.0, 10.0, 40.0, 0.5),
+        site("IN-WE", 8_000, HOT_COOLING, 20.0, 0.0, 40.0, 0.25, generator=DIESEL_BACKUP),
     ]
 
 
@@ -743,6 +801,229 @@ released on the 15-min grid, 1-8 h long, 0-12 h slack, deadline within the day, 
 
 
 # --------------------------------------------------------------------------------------------
+# fleet-50: fifty sites in the sixteen weather cities, sixteen user cities, one day
+# --------------------------------------------------------------------------------------------
+
+FLEET50_SEED = 20220421
+FLEET50_JOBS = 300
+LIQUID_COOLING = {"pue_at_reference": 1.1, "reference_temperature_c": 20.0, "pue_per_degc": 0.004,
+                  "pue_min": 1.06, "pue_max": 1.3}  # direct-to-chip liquid cooling of a new AI campus
+
+
+def gas_engines(p_max_mw: float) -> dict:
+    """GAS_ENGINES scaled to `p_max_mw`; minimum stable load a quarter of it."""
+    return {**GAS_ENGINES, "p_min_mw": p_max_mw / 4, "p_max_mw": p_max_mw}
+
+
+def diesel_backup(p_max_mw: float) -> dict:
+    """DIESEL_BACKUP scaled to `p_max_mw`; minimum stable load a quarter of it."""
+    return {**DIESEL_BACKUP, "p_min_mw": p_max_mw / 4, "p_max_mw": p_max_mw}
+
+
+BRIDGING = "Grid-constrained campus: the utility connects only part of its load for now; on-site "
+# Per weather city, its campuses, largest first:
+# (GPUs, cooling, PV MW, wind MW, battery MWh, battery C-rate, generator, import limit share, note).
+# Sizes follow the 2022 markets: Northern Virginia and Texas largest, Singapore small (moratorium
+# until 2022); PV and wind where land and resource allow (Texas, Australia, Chile, India, South
+# Africa), batteries at most campuses; generators where the grid is short (ERCOT bridging, the
+# Loudoun County, West London and Frankfurt connection queues of 2022, Eskom load shedding, Indian
+# and Korean backup practice); the newest largest campuses liquid-cooled.
+FLEET50_SITES: dict[str, list[tuple]] = {
+    "US-MIDA-PJM": [
+        (32_000, LIQUID_COOLING, 20.0, 0.0, 80.0, 0.5, gas_engines(30.0), 0.6,
+         BRIDGING + "gas engines\n(Dominion paused new Loudoun County connections in July 2022)."),
+        (24_000, TEMPERATE_COOLING, 10.0, 0.0, 60.0, 0.5, diesel_backup(20.0), None, ""),
+        (16_000, TEMPERATE_COOLING, 5.0, 0.0, 40.0, 0.5, None, None, ""),
+        (12_000, TEMPERATE_COOLING, 5.0, 0.0, 30.0, 0.5, None, None, ""),
+        (8_000, MILD_COOLING, 0.0, 0.0, 20.0, 0.5, None, None, ""),
+        (4_000, MILD_COOLING, 0.0, 0.0, 0.0, 0.5, None, None, ""),
+        (2_000, MILD_COOLING, 0.0, 0.0, 0.0, 0.5, None, None, ""),
+    ],
+    "US-TEX-ERCO": [
+        (32_000, LIQUID_COOLING, 60.0, 60.0, 120.0, 0.5, gas_engines(35.0), 0.6,
+         BRIDGING + "gas engines\n(ERCOT large-load interconnection queue)."),
+        (16_000, HOT_COOLING, 30.0, 40.0, 60.0, 0.5, gas_engines(12.0), None, ""),
+        (12_000, HOT_COOLING, 20.0, 20.0, 40.0, 0.5, None, None, ""),
+        (6_000, HOT_COOLING, 10.0, 0.0, 20.0, 0.5, None, None, ""),
+        (3_000, HOT_COOLING, 0.0, 0.0, 0.0, 0.5, None, None, ""),
+    ],
+    "US-CAL-CISO": [
+        (12_000, MILD_COOLING, 30.0, 0.0, 60.0, 0.25, None, None, ""),
+        (6_000, MILD_COOLING, 10.0, 0.0, 30.0, 0.25, None, None, ""),
+        (2_000, MILD_COOLING, 2.0, 0.0, 0.0, 0.5, None, None, ""),
+    ],
+    "US-NY-NYIS": [
+        (8_000, TEMPERATE_COOLING, 5.0, 0.0, 20.0, 0.5, diesel_backup(8.0), None, ""),
+        (4_000, TEMPERATE_COOLING, 0.0, 0.0, 10.0, 0.5, None, None, ""),
+        (2_000, MILD_COOLING, 0.0, 0.0, 0.0, 0.5, None, None, ""),
+    ],
+    "CA-ON": [
+        (8_000, MILD_COOLING, 5.0, 10.0, 20.0, 0.5, None, None, ""),
+        (3_000, MILD_COOLING, 0.0, 0.0, 0.0, 0.5, None, None, ""),
+    ],
+    "DE-LU": [
+        (16_000, LIQUID_COOLING, 10.0, 20.0, 60.0, 0.5, gas_engines(10.0), 0.75,
+         BRIDGING + "gas engines\n(Frankfurt's grid operator rationed new data-centre connections in 2022)."),
+        (10_000, TEMPERATE_COOLING, 10.0, 15.0, 40.0, 0.5, None, None, ""),
+        (4_000, TEMPERATE_COOLING, 0.0, 0.0, 10.0, 0.5, None, None, ""),
+        (2_000, TEMPERATE_COOLING, 0.0, 0.0, 0.0, 0.5, None, None, ""),
+    ],
+    "GB": [
+        (12_000, MILD_COOLING, 5.0, 20.0, 40.0, 0.5, diesel_backup(10.0), 0.8,
+         BRIDGING + "diesel\n(West London's grid could take no new large loads in 2022)."),
+        (6_000, MILD_COOLING, 0.0, 10.0, 20.0, 0.5, None, None, ""),
+        (2_000, MILD_COOLING, 0.0, 0.0, 0.0, 0.5, None, None, ""),
+    ],
+    "SG": [
+        (8_000, HOT_COOLING, 5.0, 0.0, 20.0, 0.5, gas_engines(12.0), None, ""),
+        (4_000, HOT_COOLING, 2.0, 0.0, 10.0, 0.5, None, None, ""),
+        (2_000, HOT_COOLING, 0.0, 0.0, 0.0, 0.5, None, None, ""),
+    ],
+    "JP-TK": [
+        (16_000, LIQUID_COOLING, 10.0, 5.0, 40.0, 0.5, gas_engines(12.0), None, ""),
+        (8_000, TEMPERATE_COOLING, 5.0, 5.0, 30.0, 0.5, None, None, ""),
+        (4_000, TEMPERATE_COOLING, 0.0, 0.0, 10.0, 0.5, None, None, ""),
+        (2_000, TEMPERATE_COOLING, 0.0, 0.0, 0.0, 0.5, None, None, ""),
+    ],
+    "KR": [
+        (8_000, TEMPERATE_COOLING, 5.0, 0.0, 20.0, 0.5, diesel_backup(8.0), None, ""),
+        (3_000, TEMPERATE_COOLING, 0.0, 0.0, 0.0, 0.5, None, None, ""),
+    ],
+    "AU-NSW": [
+        (12_000, TEMPERATE_COOLING, 30.0, 10.0, 60.0, 0.5, None, None, ""),
+        (6_000, TEMPERATE_COOLING, 10.0, 5.0, 20.0, 0.5, None, None, ""),
+        (2_000, TEMPERATE_COOLING, 0.0, 0.0, 0.0, 0.5, None, None, ""),
+    ],
+    "AU-VIC": [
+        (6_000, MILD_COOLING, 10.0, 15.0, 20.0, 0.5, None, None, ""),
+        (2_000, MILD_COOLING, 0.0, 0.0, 0.0, 0.5, None, None, ""),
+    ],
+    "IN-WE": [
+        (12_000, HOT_COOLING, 30.0, 0.0, 60.0, 0.25, diesel_backup(12.0), None, ""),
+        (6_000, HOT_COOLING, 10.0, 0.0, 20.0, 0.25, DIESEL_BACKUP, None, ""),
+        (2_000, HOT_COOLING, 0.0, 0.0, 0.0, 0.5, diesel_backup(3.0), None, ""),
+    ],
+    "BR-SP": [
+        (8_000, HOT_COOLING, 10.0, 0.0, 20.0, 0.5, None, None, ""),
+        (4_000, HOT_COOLING, 0.0, 0.0, 10.0, 0.5, None, None, ""),
+        (2_000, HOT_COOLING, 0.0, 0.0, 0.0, 0.5, None, None, ""),
+    ],
+    "CL-SIC": [
+        (4_000, MILD_COOLING, 20.0, 0.0, 20.0, 0.5, None, None, ""),
+    ],
+    "ZA": [
+        (6_000, MILD_COOLING, 15.0, 0.0, 30.0, 0.5, diesel_backup(10.0), None,
+         "Johannesburg: diesel for Eskom's load shedding (up to stage 6 in 2022)."),
+        (2_000, MILD_COOLING, 5.0, 0.0, 10.0, 0.5, diesel_backup(4.0), None, ""),
+    ],
+}
+# Each user city: its demand weight (FLEET_DEMAND) split into a realtime class that may use the
+# campuses of its own metro and a batch class that may use its BATCH_SITES nearest campuses.
+REALTIME_SHARE = 0.4
+BATCH_SITES = 8
+
+
+def campus_location(city: tuple[float, float], i: int) -> tuple[float, float]:
+    """The i-th campus of a city: 8 + 10 i km from the city's grid cell, bearing i x 137.5 deg
+    (the golden angle, so campuses spread around the city); degrees rounded to 0.01."""
+    lat, lon = map(math.radians, city)
+    distance, bearing = (8.0 + 10.0 * i) / 6371.0, math.radians((137.5 * i) % 360)
+    lat2 = math.asin(math.sin(lat) * math.cos(distance) + math.cos(lat) * math.sin(distance) * math.cos(bearing))
+    lon2 = lon + math.atan2(math.sin(bearing) * math.sin(distance) * math.cos(lat),
+                            math.cos(distance) - math.sin(lat) * math.sin(lat2))
+    return round(math.degrees(lat2), 2), round(math.degrees(lon2), 2)
+
+
+def fleet_50_sites() -> list[SiteSpec]:
+    places = load_sites()
+    sites = []
+    for code, campuses in FLEET50_SITES.items():
+        city = FLEET_CITIES[code][0]
+        cell = float(places.loc[code, "latitude_deg"]), float(places.loc[code, "longitude_deg"])
+        price, carbon = CITY_GRID[code]
+        for i, (gpus, cooling, pv, wind, battery, c_rate, generator, share, note) in enumerate(campuses):
+            lat, lon = campus_location(cell, i)
+            sites.append(SiteSpec(f"{city}-{i + 1}", city, lat, lon, code, gpus, cooling, pv, wind, battery,
+                                  c_rate, price, carbon, generator, note, share))
+    return sites
+
+
+def untied_count(origin: str, row: dict[str, float], wanted: int) -> int:
+    """The smallest count >= `wanted` of nearest sites that a latency limit can admit exactly
+    (campuses of one metro are often equally far: they are then admitted together)."""
+    for count in range(wanted, len(row) + 1):
+        try:
+            limit_admitting(origin, row, count)
+        except ValueError:
+            continue
+        return count
+    raise ValueError(f"{origin}: no latency limit admits {wanted} or more sites")
+
+
+def fleet_50_layout() -> Layout:
+    places = load_sites()
+    sites = fleet_50_sites()
+    for site in sites:  # a grid-constrained campus can still run at full load on its generator
+        if site.import_limit_share is not None:
+            capacity = power_capacity_mw(site, FLEET_START, 1.0)
+            assert site.generator is not None
+            assert site.import_limit_share * capacity + site.generator["p_max_mw"] >= capacity, site.name
+    latency = {FLEET_CITIES[user][0]: {s.name: city_latency_ms(user, s.weather, places,
+                                                               (s.latitude_deg, s.longitude_deg))
+                                       for s in sites}
+               for user in FLEET_CITIES}
+    weight_total = sum(weight for weight, _ in FLEET_DEMAND.values())
+    classes = []
+    for code, (weight, _) in FLEET_DEMAND.items():
+        region = FLEET_CITIES[code][0]
+        if code in TRACE_CITIES:
+            shape, note = data("llm_request_rate", "language_m_large", cyclic=True), "ServeGen shape, cyclic"
+        else:
+            shape, note = generated("double-peak", 1.0, 0.5, 15.0), "double peak at 15:00 local"
+        row = latency[region]
+        for kind, wanted, share in (("realtime", 1, REALTIME_SHARE), ("batch", BATCH_SITES, 1 - REALTIME_SHARE)):
+            limit = limit_admitting(region, row, untied_count(region, row, wanted))
+            classes.append(ClassSpec(f"{kind}-{region}", region, limit, *CLASS_KINDS[kind],
+                                     share * weight / weight_total, shape, note))
+    jobs = draw_jobs(np.random.default_rng(FLEET50_SEED), FLEET50_JOBS, 24.0, (1, 8), (0.0, 12.0),
+                     [s.name for s in sites], 0.1, 0.25, "job", site_gpus=[s.gpus for s in sites])
+    return Layout(
+        name="fleet-50",
+        description="50 sites in 16 cities, 16 user regions, 300 training jobs per day; the large benchmark fleet",
+        header="""fleet-50: fifty AI sites in the sixteen shipped weather cities serving sixteen user cities, one day.
+GENERATED by benchmarks/make_builtin_scenarios.py -- edit the script and rerun it, not this file.
+Built like fleet-10 (same day, user cities, demand shapes, derivations) at five times its size:
+1 to 7 campuses per city (2,000 to 32,000 GPUs, 393,000 in all), each placed 8 + 10 i km from
+the city's grid cell, so latency differs by campus. Weather (temperature, PV, wind) is the shipped
+2022 data of each site's city; prices and carbon intensity as in fleet-10, with generated diurnal
+shapes around typical levels for the cities without shipped series (commented, "approximate").
+Diversity: liquid-cooled new campuses and air-cooled older ones; PV and wind where land and
+resource allow; batteries of 1-4 h at most campuses; gas engines or diesel at 15 sites; four
+grid-constrained campuses (import limit 60-80 % of their power capacity, the generator covers
+the rest), as in the 2022 connection queues of Loudoun County, ERCOT, Frankfurt and West London.
+Inference: two classes per user city, 40 % realtime (limit admits its own metro's campuses) and
+60 % batch (its 8 nearest campuses, more when equally far); shapes as in fleet-10.
+Training: 300 jobs, each eligible at 5 campuses with at least twice its GPUs.
+20 April 2022: an ordinary spring weekday with no known market event; 15-minute control steps.""",
+        start=FLEET_START, days=1.0, control_minutes=15.0,
+        start_note="an ordinary spring Wednesday",
+        regions=[(FLEET_CITIES[code][0], round(float(places.loc[code, "latitude_deg"]), 2),
+                  round(float(places.loc[code, "longitude_deg"]), 2),
+                  f"{places.loc[code, 'city']}, Azure {FLEET_CITIES[code][1]}") for code in FLEET_CITIES],
+        latency_note="""Round trip, ms, from each user city to each campus: Azure P50 RTT between the
+city's and the campus city's nearest Azure regions (noted in [[regions]]) plus fibre from the
+user city and from the campus to their regions (0.015 ms/km: there and back, 1.5 x the
+great-circle distance at 200 km/ms); within one Azure region 3 ms + fibre between them.""",
+        latency=latency, sites=sites, classes=classes, jobs=jobs,
+        jobs_note=f"""{FLEET50_JOBS} explicit jobs for the day (numpy seed {FLEET50_SEED}), drawn like the job
+population: released on the 15-min grid, 1-8 h long, 0-12 h slack, deadline within the day,
+eligible at 5 of the campuses with at least {JOB_SITE_HEADROOM} x the job's GPUs (the population instead
+draws 5 of all 50 and keeps those where the job fits).""",
+        population=(FLEET50_JOBS / 24.0, (1.0, 8.0), (0.0, 12.0), 0.1),
+    )
+
+
+# --------------------------------------------------------------------------------------------
 # Checks and main
 # --------------------------------------------------------------------------------------------
 
@@ -781,7 +1062,7 @@ def write_all(out_dir: Path) -> dict[str, dict[str, float]]:
     """Write both scenarios into ``out_dir``; return their key numbers."""
     out_dir.mkdir(parents=True, exist_ok=True)
     report = {}
-    for layout in (us_3site_layout(), fleet_10_layout()):
+    for layout in (us_3site_layout(), fleet_10_layout(), fleet_50_layout()):
         text, scenario, facts = finalise(layout)
         facts.update(summary(scenario))
         check_layout(facts)
