@@ -1,8 +1,10 @@
-"""The built-in scenarios us-3site and fleet-10: they load, have the stated sizes, use the real
-data they claim, are internally consistent, and are exactly what their generator writes."""
+"""The built-in scenarios us-3site, fleet-10 and fleet-50: they load, have the stated sizes, use the
+real data they claim, are internally consistent, and are exactly what their generator writes."""
 
 from __future__ import annotations
 
+import importlib.util
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +19,19 @@ from scenarios.datasets import load_latency_matrix, load_series
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 GENERATOR = REPO_ROOT / "benchmarks" / "make_builtin_scenarios.py"
-NAMES = ("us-3site", "fleet-10")
+NAMES = ("us-3site", "fleet-10", "fleet-50")
+FLEETS = ("fleet-10", "fleet-50")
+
+
+def generator_constants():
+    """The generator's place tables (weather city -> (region name, Azure region); Azure region
+    locations). Only its constants are used: the tests recompute everything from them."""
+    spec = importlib.util.spec_from_file_location("make_builtin_scenarios", GENERATOR)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module.FLEET_CITIES, module.AZURE_LOCATION
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +45,7 @@ def run_signals(scenario: scenarios.Scenario) -> dict[str, pd.DataFrame]:
     return nominal_signals(scenario, pd.Timestamp(scenario.run.start), n_steps, step_h)
 
 
-def test_both_are_listed_builtins():
+def test_all_are_listed_builtins():
     assert set(NAMES) <= set(scenarios.builtin_names())
 
 
@@ -59,6 +73,101 @@ def test_fleet_10_sizes(loaded):
         assert 256 <= job.gpus <= 4096 and 1 <= job.duration_h <= 8
         assert job.sites is not None and len(job.sites) == 7
         assert 0.4 - 0.01 <= job.value_usd / (job.gpus * job.duration_h) <= 1.5 + 0.01
+
+
+def test_fleet_50_sizes(loaded):
+    scenario = loaded["fleet-50"]
+    fleet = build_fleet(scenario)
+    assert len(scenario.sites) == 50
+    assert len(scenario.regions) == 16
+    assert len(scenario.jobs) >= 300
+    assert scenario.run.days == 1 and scenario.run.control_interval_minutes == 15
+    assert scenario.run.horizon_hours == 24
+    assert scenario.job_population is not None and scenario.job_population.arrival_rate_per_h * 24 >= 300
+    # every site stands in one of the 16 user cities, each city has at least one site
+    assert {s.region for s in scenario.sites} == {r.name for r in scenario.regions}
+    gpus = {s.name: s.gpus for s in scenario.sites}
+    for job in scenario.jobs:
+        assert job.release_h >= 0 and job.release_h + job.duration_h <= job.deadline_h <= 24
+        assert 256 <= job.gpus <= 4096 and 1 <= job.duration_h <= 8
+        assert job.sites is not None and len(job.sites) == 5
+        assert all(gpus[site] >= 2 * job.gpus for site in job.sites)  # a job takes at most half a site
+        assert 0.4 - 0.01 <= job.value_usd / (job.gpus * job.duration_h) <= 1.5 + 0.01
+    assert 200_000 <= fleet.gpus.sum() <= 600_000
+
+
+def test_fleet_50_is_diverse(loaded):
+    """Site sizes, cooling, storage, generators and grid limits differ across the fleet."""
+    scenario = loaded["fleet-50"]
+    fleet = build_fleet(scenario)
+    assert len(set(fleet.gpus.tolist())) >= 6 and fleet.gpus.max() >= 8 * fleet.gpus.min()
+    assert len({s.cooling.pue_min for s in scenario.sites}) >= 3
+    with_battery = sum(s.battery is not None for s in scenario.sites)
+    with_generator = [s for s in scenario.sites if s.generator is not None]
+    assert 25 <= with_battery < 50 and 8 <= len(with_generator) <= 25
+    assert {s.generator.fuel_cost_usd_per_mwh for s in with_generator} >= {140.0, 200.0}  # gas and diesel
+    assert 0 < (fleet.pv_capacity_mw > 0).sum() < 50 and 0 < (fleet.wind_capacity_mw > 0).sum() < 50
+    constrained = fleet.import_limit_mw < fleet.power_capacity_mw - 1e-9
+    assert 1 <= constrained.sum() <= 10
+
+
+@pytest.mark.parametrize("name", FLEETS)
+def test_fleet_weather_is_each_sites_city(loaded, name):
+    """Temperature, PV and wind of every site are the shipped 2022 series of its city."""
+    cities, _ = generator_constants()
+    code_of_region = {region: code for code, (region, _) in cities.items()}
+    scenario = loaded[name]
+    signals = run_signals(scenario)
+    hours = signals["temperature"].index
+    for site in scenario.sites:
+        code = code_of_region[site.region]
+        for signal, dataset in (("temperature", "temperature_2022"), ("pv", "pv_availability_2022"),
+                                ("wind", "wind_availability_2022")):
+            hourly = load_series(dataset, code)
+            expected = hourly.reindex(hours.floor("h")).to_numpy()  # 15-min steps take their hour's value
+            np.testing.assert_allclose(signals[signal][site.name].to_numpy(), expected, rtol=1e-9, atol=1e-12)
+
+
+def great_circle_km(a: tuple[float, float], b: tuple[float, float]) -> float:
+    lat1, lon1, lat2, lon2 = map(math.radians, (*a, *b))
+    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    return 2 * 6371.0 * math.asin(math.sqrt(h))
+
+
+@pytest.mark.parametrize("name", FLEETS)
+def test_fleet_latency_is_the_azure_matrix_plus_fibre(loaded, name):
+    """Every region -> site round trip is Azure's P50 RTT between the two places' Azure regions plus
+    fibre (0.015 ms/km) from each place to its region; within one Azure region 3 ms + fibre between
+    the places. Whole ms, recomputed here from the coordinates in the file (rounded to 0.01 deg)."""
+    cities, azure_location = generator_constants()
+    azure_of = {region: azure for region, azure in cities.values()}
+    matrix = load_latency_matrix()
+    scenario = loaded[name]
+    where = {r.name: (r.latitude_deg, r.longitude_deg) for r in scenario.regions}
+    for user, row in scenario.latency_ms.items():
+        for site in scenario.sites:
+            at = (site.latitude_deg, site.longitude_deg)
+            azure_user, azure_site = azure_of[user], azure_of[site.region]
+            if azure_user == azure_site:
+                expected = 3.0 + 0.015 * great_circle_km(where[user], at)
+            else:
+                expected = (matrix.loc[azure_user, azure_site]
+                            + 0.015 * (great_circle_km(where[user], azure_location[azure_user])
+                                       + great_circle_km(at, azure_location[azure_site])))
+            assert abs(row[site.name] - expected) <= 0.55, (user, site.name, row[site.name], expected)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_job_has_a_feasible_site(loaded, name):
+    """Each explicit job fits (GPUs, and facility power at the best PUE) at an eligible site and
+    can finish by its deadline inside the run."""
+    scenario = loaded[name]
+    sites = {s.name: s for s in scenario.sites}
+    for job in scenario.jobs:
+        eligible = [sites[n] for n in (job.sites or sites)]
+        assert any(s.gpus >= job.gpus and (s.idle_power_mw + job.power_mw) * s.cooling.pue_min <= s.power_capacity_mw
+                   for s in eligible), job.name
+        assert job.release_h + job.duration_h <= job.deadline_h <= scenario.run.days * 24
 
 
 def test_us_3site_series_are_the_real_2022_data(loaded):
@@ -102,11 +211,23 @@ def test_every_class_has_a_few_feasible_sites(loaded, name):
     fleet = build_fleet(loaded[name])
     counts = fleet.route_feasible.sum(axis=1)
     assert ((counts >= 1) & (counts <= fleet.n_sites)).all()
-    assert counts.min() == 1 and counts.max() >= 2
+    assert counts.min() >= 1  # every class has at least one route within its latency limit
     if name == "us-3site":
         assert {1, 2, 3} <= set(counts.tolist())
+    elif name == "fleet-10":
+        assert counts.min() == 1 and 2 <= counts.max() <= 4
     else:
-        assert counts.max() <= 4
+        # realtime: the campuses of its own metro and nothing farther than them; batch: >= 8
+        scenario = loaded[name]
+        site_names = [s.name for s in scenario.sites]
+        region_of = np.array([s.region for s in scenario.sites])
+        for k, klass in enumerate(scenario.inference_classes):
+            if klass.name.startswith("realtime-"):
+                assert fleet.route_feasible[k, region_of == klass.origin].all()
+                metro = np.array(site_names)[region_of == klass.origin]
+                assert klass.latency_limit_ms >= max(scenario.latency_ms[klass.origin][s] for s in metro)
+            else:
+                assert klass.name.startswith("batch-") and counts[k] >= 8
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -129,7 +250,13 @@ def test_full_load_fits_the_power_capacity(loaded, name):
     full_it_mw = fleet.idle_power_mw + fleet.gpus * 1.1e-3
     facility_mw = full_it_mw[:, None] * fleet.pue(temperature)
     assert (facility_mw <= fleet.power_capacity_mw[:, None] + 1e-9).all()
-    assert (fleet.import_limit_mw == fleet.power_capacity_mw).all()
+    if name == "fleet-50":
+        # grid-constrained campuses: the grid and the generator together carry full load
+        assert (fleet.import_limit_mw <= fleet.power_capacity_mw).all()
+        supply_mw = fleet.import_limit_mw + fleet.generator_max_mw
+        assert (facility_mw <= supply_mw[:, None] + 1e-9).all()
+    else:
+        assert (fleet.import_limit_mw == fleet.power_capacity_mw).all()
     assert ((fleet.export_limit_mw >= 0.2 * fleet.power_capacity_mw)
             & (fleet.export_limit_mw <= 0.5 * fleet.power_capacity_mw)).all()
 
