@@ -870,7 +870,7 @@ FLEET50_SITES: dict[str, list[tuple]] = {
     ],
     "DE-LU": [
         (16_000, LIQUID_COOLING, 10.0, 20.0, 60.0, 0.5, gas_engines(10.0), 0.75,
-         BRIDGING + "gas engines\n(Frankfurt's grid operator rationed new data-centre connections in 2022)."),
+         BRIDGING + "gas engines\n(grid connections for data centres in Frankfurt were scarce in 2022)."),
         (10_000, TEMPERATE_COOLING, 10.0, 15.0, 40.0, 0.5, None, None, ""),
         (4_000, TEMPERATE_COOLING, 0.0, 0.0, 10.0, 0.5, None, None, ""),
         (2_000, TEMPERATE_COOLING, 0.0, 0.0, 0.0, 0.5, None, None, ""),
@@ -1005,7 +1005,7 @@ the city's grid cell, so latency differs by campus. Weather (temperature, PV, wi
 2022 data of each site's city; prices and carbon intensity as in fleet-10, with generated diurnal
 shapes around typical levels for the cities without shipped series (commented, "approximate").
 Diversity: liquid-cooled new campuses and air-cooled older ones; PV and wind where land and
-resource allow; batteries of 1-4 h at most campuses; gas engines or diesel at 15 sites; four
+resource allow; batteries of 2-4 h at most campuses; gas engines or diesel at 15 sites; four
 grid-constrained campuses (import limit 60-80 % of their power capacity, the generator covers
 the rest), as in the 2022 connection queues of Loudoun County, ERCOT, Frankfurt and West London.
 Inference: two classes per user city, 40 % realtime (limit admits its own metro's campuses) and
