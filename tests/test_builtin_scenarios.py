@@ -113,19 +113,25 @@ def test_fleet_50_is_diverse(loaded):
 
 @pytest.mark.parametrize("name", FLEETS)
 def test_fleet_weather_is_each_sites_city(loaded, name):
-    """Temperature, PV and wind of every site are the shipped 2022 series of its city."""
+    """Temperature, PV and wind of every site are the shipped 2022 series of its city: PV and wind
+    hold over their hour; temperature is interpolated between its hourly readings, so a 15-min
+    step's mean is the line's value at the step's midpoint."""
     cities, _ = generator_constants()
     code_of_region = {region: code for code, (region, _) in cities.items()}
     scenario = loaded[name]
     signals = run_signals(scenario)
-    hours = signals["temperature"].index
+    steps = signals["temperature"].index
+    hour = steps.floor("h")
+    midpoint = ((steps - hour) / pd.Timedelta(hours=1)).to_numpy() + 0.125  # hours after the reading
     for site in scenario.sites:
         code = code_of_region[site.region]
-        for signal, dataset in (("temperature", "temperature_2022"), ("pv", "pv_availability_2022"),
-                                ("wind", "wind_availability_2022")):
-            hourly = load_series(dataset, code)
-            expected = hourly.reindex(hours.floor("h")).to_numpy()  # 15-min steps take their hour's value
+        for signal, dataset in (("pv", "pv_availability_2022"), ("wind", "wind_availability_2022")):
+            expected = load_series(dataset, code).reindex(hour).to_numpy()
             np.testing.assert_allclose(signals[signal][site.name].to_numpy(), expected, rtol=1e-9, atol=1e-12)
+        readings = load_series("temperature_2022", code)
+        now, following = readings.reindex(hour).to_numpy(), readings.reindex(hour + pd.Timedelta(hours=1)).to_numpy()
+        expected = now + (following - now) * midpoint
+        np.testing.assert_allclose(signals["temperature"][site.name].to_numpy(), expected, rtol=1e-9, atol=1e-9)
 
 
 def great_circle_km(a: tuple[float, float], b: tuple[float, float]) -> float:
