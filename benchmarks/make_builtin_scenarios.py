@@ -1,6 +1,6 @@
-"""Write the built-in scenarios ``us-3site`` and ``fleet-10`` (``scenarios/library``) reproducibly.
+"""Write the built-in scenarios ``us-3site``, ``fleet-10`` and ``fleet-50`` (``scenarios/library``) reproducibly.
 
-Provenance documentation, like ``make_data_slices.py``: every number in the two TOML files is
+Provenance documentation, like ``make_data_slices.py``: every number in the three TOML files is
 either written here with the reason it was chosen, or derived here from the shipped data
 (:mod:`scenarios.datasets`) and a seeded :func:`numpy.random.default_rng`. Rerunning the script
 gives byte-identical files (``tests/test_builtin_scenarios.py`` checks that). Run it from the
@@ -14,20 +14,23 @@ Derived numbers:
   RTT matrix (:func:`scenarios.datasets.load_latency_matrix`, row = the user's region, column =
   the site's region), with the mapping of each place to an Azure region written below. Two
   places in the same Azure region get ``INTRA_REGION_MS`` (the matrix's own diagonal is an
-  assumed 1 ms). In ``fleet-10`` the places are cities, not Azure regions, so the fibre
-  round trip from each city to its Azure region is added (``ACCESS_MS_PER_KM``).
+  assumed 1 ms). In ``fleet-10`` and ``fleet-50`` the places are cities (``fleet-50``: campuses
+  a few km from them), not Azure regions, so the fibre round trip from each place to its Azure
+  region is added (``ACCESS_MS_PER_KM``).
 * **Inference demand**: each class's shape is scaled so that its mean over the run is its share
   of the total, and the common total is chosen so that the *peak* of the summed demand (at the
   run's control interval) is ``PEAK_DEMAND_FRACTION`` of the fleet's serving capacity
   (GPUs x throughput).
 * **Power capacity** per site: full load (idle + 1.1 kW on every GPU) times the PUE at the
   hottest hour of the run, with a 2 % margin, but at least 1.6 MW per 1,000 GPUs.
-* **Carbon budget**: ``BUDGET_FRACTION`` of the emissions of a business-as-usual fleet at its
-  *expected* load (inference at each class's nearest feasible site, the job population's mean
-  GPU-hours spread over sites in proportion to GPUs), with local PV and wind used first and the
-  rest imported (no battery, no generator, no shifting). Measured against imports *without*
-  renewables (the plain "all on grid power" estimate) such a budget would not bind at all,
-  because the sites' PV and wind cover a large share of the energy.
+* **Carbon budget**: ``BUDGET_FRACTION`` (``fleet-50``: ``FLEET50_BUDGET_FRACTION``) of the
+  emissions of a business-as-usual fleet at its *expected* load (inference at each class's
+  nearest feasible site, the job population's mean GPU-hours spread over sites in proportion to
+  GPUs), with local PV and wind used first and the rest imported (no battery, no generator, no
+  shifting). Measured against imports *without* renewables (the plain "all on grid power"
+  estimate) such a budget would not bind at all, because the sites' PV and wind cover a large
+  share of the energy. Each fraction is calibrated so the budget binds the scenario's offline
+  joint optimum by about 5 %.
 """
 
 from __future__ import annotations
@@ -678,10 +681,12 @@ def city_latency_ms(user: str, site: str, places: pd.DataFrame,
 
 
 def market(code: str, text: str) -> tuple[dict, str]:
+    """A shipped 2022 market price series (USD/MWh) and its comment."""
     return data("price_2022", code), text
 
 
 def ba(code: str) -> tuple[dict, str]:
+    """A shipped EIA-930 carbon-intensity series (gCO2/kWh) of a US balancing authority, with its comment."""
     return data("carbon_intensity_2022", code), f"EIA-930 {code}"
 
 
@@ -942,6 +947,7 @@ def campus_location(city: tuple[float, float], i: int) -> tuple[float, float]:
 
 
 def fleet_50_sites() -> list[SiteSpec]:
+    """The 50 campuses of FLEET50_SITES, named ``<city>-<n>`` (n = 1 for the largest)."""
     places = load_sites()
     sites = []
     for code, campuses in FLEET50_SITES.items():
@@ -968,6 +974,7 @@ def untied_count(origin: str, row: dict[str, float], wanted: int) -> int:
 
 
 def fleet_50_layout() -> Layout:
+    """fleet-50: the sites, latency, two classes per user city and FLEET50_JOBS seeded jobs."""
     places = load_sites()
     sites = fleet_50_sites()
     for site in sites:  # a grid-constrained campus can still run at full load on its generator
