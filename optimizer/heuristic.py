@@ -8,8 +8,9 @@ HiGHS spends most of its time finding a good incumbent. So:
 2. keep, for every job, only its start with the largest LP value (jobs whose LP starts sum to
    less than ``min_mass`` keep none), still optional (0/1), and solve that restricted MIP —
    it has one start binary per job plus the few mode/commitment binaries, and is always
-   feasible (starting no job is);
-3. its gap against the LP bound certifies the plan; if the gap exceeds the target, the full MIP
+   feasible (starting no job is); if its gap is too big, a second restricted MIP also keeps
+   every start in the LP's support;
+3. the gap against the LP bound certifies the plan; if the gap exceeds the target, the full MIP
    is solved in the time that is left (with the restricted solution as a complete MIP start on
    Gurobi; HiGHS is solved cold, see :func:`relax_and_fix`) and the better plan is kept.
 """
@@ -25,12 +26,44 @@ from optimizer.matrix import CanonicalModel
 from optimizer.model import ModelIndex
 from optimizer.solvers import SolveOptions, SolveResult, solve
 
+#: LP value above which a job start joins the second, wider restricted MIP (see :func:`relax_and_fix`)
+SUPPORT_THRESHOLD = 0.01
+
+
+def lp_restrictions(lp_starts: np.ndarray, start_job: np.ndarray, min_mass: float = 0.5) -> list[np.ndarray]:
+    """The job-start sets of the restricted MIPs, narrowest first, from the LP's start values.
+
+    1. each job's start with the largest LP value (jobs whose LP starts sum to less than
+       ``min_mass`` keep none);
+    2. that set plus every start with an LP value above :data:`SUPPORT_THRESHOLD` (the LP's
+       support): still a small MIP, and the one that closes the gap where a job's LP mass is
+       split between starts (measured on fleet-10, noisy forecasts: restricted gaps of 0.8-2.4 %
+       with the first set, 0.03-0.18 % with the second).
+    Returns boolean masks over the starts; the second is omitted when it equals the first.
+    """
+    best = np.zeros(len(lp_starts), bool)
+    if len(lp_starts):
+        # best start of each job: sort by (job, -value) and take the first of each job
+        order = np.lexsort((-lp_starts, start_job))
+        first = np.r_[True, start_job[order][1:] != start_job[order][:-1]]
+        mass = np.bincount(start_job, weights=lp_starts, minlength=start_job.max() + 1)
+        best_starts = order[first]
+        best[best_starts[mass[start_job[best_starts]] >= min_mass]] = True
+    wide = best | (lp_starts > SUPPORT_THRESHOLD)
+    return [best] if np.array_equal(wide, best) else [best, wide]
+
 
 def relax_and_fix(
-    model: CanonicalModel, index: ModelIndex, options: SolveOptions, min_mass: float = 0.5,
-    support: float | None = None,
+    model: CanonicalModel, index: ModelIndex, options: SolveOptions, min_mass: float = 0.5
 ) -> SolveResult:
-    """Solve ``model`` by LP relax-and-fix, finishing with the full MIP only if the gap is too big."""
+    """Solve ``model`` by LP relax-and-fix, finishing with the full MIP only if the gap is too big.
+
+    The LP relaxation gives the bound; restricted MIPs over the job starts of
+    :func:`lp_restrictions` (narrowest first) give plans, each certified against that bound; the
+    first within ``options.mip_gap`` is returned. If none is, the full MIP runs in the time left
+    and the better plan is kept. Each restricted MIP is always feasible (starting no job is).
+    Returns a :class:`SolveResult` whose ``bound`` is the LP bound (or the full MIP's, if tighter).
+    """
     began = time.perf_counter()
     starts = model.variable_blocks["Job-start"]
     relaxation = solve(replace(model, col_integer=np.zeros_like(model.col_integer)), options)
@@ -40,30 +73,29 @@ def relax_and_fix(
         return relaxation
     bound = relaxation.objective
     assert relaxation.x is not None  # has_solution
-    lp_starts = relaxation.x[starts]
-    chosen = np.zeros(len(starts), bool)
-    if len(starts):
-        # best start of each job: sort by (job, -value) and take the first of each job
-        order = np.lexsort((-lp_starts, index.start_job))
-        first = np.r_[True, index.start_job[order][1:] != index.start_job[order][:-1]]
-        mass = np.bincount(index.start_job, weights=lp_starts, minlength=index.start_job.max() + 1)
-        best_starts = order[first]
-        chosen[best_starts[mass[index.start_job[best_starts]] >= min_mass]] = True
-        if support is not None:
-            chosen |= lp_starts > support
-    upper = model.col_upper.copy()
-    upper[starts[~chosen]] = 0.0
-    restricted_options = replace(options, time_limit_s=max(options.time_limit_s - (time.perf_counter() - began), 1.0))
-    restricted = solve(replace(model, col_upper=upper), restricted_options)
+    result: SolveResult | None = None
+    for stage, chosen in enumerate(lp_restrictions(relaxation.x[starts], index.start_job, min_mass), start=1):
+        upper = model.col_upper.copy()
+        upper[starts[~chosen]] = 0.0
+        left = max(options.time_limit_s - (time.perf_counter() - began), 1.0)
+        restricted = solve(replace(model, col_upper=upper), replace(options, time_limit_s=left))
+        if not restricted.has_solution:
+            if result is None:
+                restricted.wall_s = time.perf_counter() - began
+                restricted.message = f"restricted MIP: {restricted.status}"
+                return restricted
+            continue
+        gap = max((restricted.objective - bound) / max(abs(restricted.objective), 1e-9), 0.0)
+        if result is None or restricted.objective < result.objective:
+            result = replace(restricted, bound=bound, gap=gap, status="optimal", rows=model.n_rows,
+                             cols=model.n_cols, binaries=model.n_integer, nonzeros=model.n_nonzeros,
+                             message=f"relax-and-fix: LP bound, restricted MIP {stage} "
+                                     f"({int(chosen.sum())} job starts kept)")
+        if result.gap <= options.mip_gap:
+            break
+    assert result is not None
     wall = time.perf_counter() - began
-    if not restricted.has_solution:
-        restricted.wall_s = wall
-        restricted.message = f"restricted MIP: {restricted.status}"
-        return restricted
-    gap = (restricted.objective - bound) / max(abs(restricted.objective), 1e-9)
-    result = replace(restricted, bound=bound, gap=max(gap, 0.0), wall_s=wall, status="optimal",
-                     rows=model.n_rows, cols=model.n_cols, binaries=model.n_integer, nonzeros=model.n_nonzeros,
-                     message=f"relax-and-fix: LP bound, {int(chosen.sum())} job starts kept")
+    result.wall_s = wall
     if result.gap <= options.mip_gap:
         return result
     remaining = options.time_limit_s - wall
@@ -71,8 +103,9 @@ def relax_and_fix(
         result.status = "time_limit"
         return result
     # Gurobi takes the restricted plan as a MIP start; HiGHS 1.16 does not (with a start it returned
-    # the start's x next to another objective), and the better of the two plans is kept anyway.
-    start = restricted.x if options.solver == "gurobi" else None
+    # the start's x next to another objective, and measured on us-3site windows a start did not
+    # shorten the solve), and the better of the two plans is kept anyway.
+    start = result.x if options.solver == "gurobi" else None
     full = solve(model, replace(options, time_limit_s=remaining), start=start)
     full_bound = full.bound if np.isfinite(full.bound) else -np.inf
     full_is_better = full.has_solution and full.objective < result.objective

@@ -152,11 +152,20 @@ def relax_and_fix_trap():
     return tiny_window(3, sites=sites, jobs=[job])
 
 
-def test_joint_plan_attains_the_benefit_its_solve_reports():
-    """Used to certify a job-less plan as optimal (HiGHS MIP start returned the start's x)."""
+@pytest.mark.parametrize("stages", ["both", "narrowest only"])
+def test_joint_plan_attains_the_benefit_its_solve_reports(stages, monkeypatch):
+    """Used to certify a job-less plan as optimal (HiGHS MIP start returned the start's x). The second
+    restricted MIP (the LP's support) now finds the s1 start; with the narrowest set alone the full MIP
+    runs, as it did when the bug was found."""
+    import optimizer.heuristic as heuristic
+
+    if stages == "narrowest only":
+        narrowest = heuristic.lp_restrictions
+        monkeypatch.setattr(heuristic, "lp_restrictions", lambda *args: narrowest(*args)[:1])
     w = relax_and_fix_trap()
     result = run_variant(w, "joint")
-    assert result.solve.message.startswith("relax-and-fix start, then full MIP")
+    expected = "relax-and-fix: LP bound, restricted MIP 2" if stages == "both" else "relax-and-fix start, then full MIP"
+    assert result.solve.message.startswith(expected)
     assert result.kpis["benefit_usd"] == pytest.approx(-result.solve.objective, abs=1e-6)
     assert result.kpis["benefit_usd"] == pytest.approx(0.0, abs=1e-6)  # start the job at s1 (value 1, idle cost 1)
 
@@ -190,3 +199,18 @@ def test_compute_only_plan_balances_and_never_beats_joint_on_small_windows(w):
     compute_only = run_variant(w, "compute-only", exact)
     assert np.abs(balance_residual_mw(w, compute_only.plan)).max() <= 1e-5
     assert compute_only.kpis["benefit_usd"] <= joint + 1e-6 * abs(joint) + ABS_USD
+
+
+def test_lp_restrictions_narrowest_first_then_the_lp_support():
+    from optimizer.heuristic import SUPPORT_THRESHOLD, lp_restrictions
+
+    # job 0 splits 0.6 / 0.4 between two starts; job 1 has 0.3 of mass (below min_mass): keeps none in the
+    # first set; job 2 is integral
+    values = np.array([0.6, 0.4, 0.2, 0.1, 1.0, 0.0, SUPPORT_THRESHOLD / 2])
+    jobs = np.array([0, 0, 1, 1, 2, 2, 2])
+    best, wide = lp_restrictions(values, jobs)
+    assert best.tolist() == [True, False, False, False, True, False, False]
+    assert wide.tolist() == [True, True, True, True, True, False, False]
+    # an integral LP gives one set only
+    only = lp_restrictions(np.array([1.0, 0.0, 0.0, 1.0]), np.array([0, 0, 1, 1]))
+    assert len(only) == 1 and only[0].tolist() == [True, False, False, True]
