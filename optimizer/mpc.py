@@ -82,27 +82,31 @@ class MPCController(Controller):
         variant: str = "joint",
         horizon_hours: float | None = None,
         solve_options: SolveOptions | None = None,
-        fine_hours: float | None = None,
-        coarse_factor: int = 4,
+        fine_hours: float | None = MPC_DEFAULTS.fine_hours,
+        coarse_factor: int | None = None,
         shrink_at_run_end: bool = True,
     ) -> None:
         """``fine_hours``: a variable-resolution horizon -- control-interval steps for the first
         ``fine_hours``, then steps ``coarse_factor`` intervals long (series averaged, jobs starting
-        only at step boundaries, a coarse step's job load pro rata). None = full resolution.
+        only at step boundaries, a coarse step's job load pro rata). None = full resolution;
+        ``coarse_factor`` None = coarse steps of ``MPC_DEFAULTS.coarse_step_hours`` (so with
+        hourly control the default horizon is at full resolution). The energy-only variant
+        always plans at full resolution (its naive workload needs it).
 
         ``shrink_at_run_end``: in the run's last horizon the window ends with the run. A run is
         valued up to its end (jobs still running are charged their remaining energy at the tail
         price, batteries valued at their terminal value) -- exactly a window ending there, which
         is also what the perfect-information bound solves; a horizon past the end would let the
         controller defer jobs beyond what the run measures."""
-        if fine_hours is not None and variant == "energy-only":
-            raise ValueError("the energy-only variant's naive workload needs a full-resolution horizon")
-        if coarse_factor < 1:
+        if coarse_factor is not None and coarse_factor < 1:
             raise ValueError(f"coarse_factor must be a positive integer, got {coarse_factor}")
+        if fine_hours is not None and not fine_hours > 0:
+            raise ValueError(f"fine_hours must be positive (None = full resolution), got {fine_hours}")
         self.forecaster = forecaster
         self.variant = variant
         self.horizon_hours = horizon_hours
-        self.fine_hours, self.coarse_factor = fine_hours, int(coarse_factor)
+        self.fine_hours = None if variant == "energy-only" else fine_hours
+        self.coarse_factor = None if coarse_factor is None else int(coarse_factor)
         self.shrink_at_run_end = shrink_at_run_end
         self.solve_options = solve_options or SolveOptions(time_limit_s=MPC_DEFAULTS.time_limit_s,
                                                            mip_gap=MPC_DEFAULTS.mip_gap)
@@ -121,9 +125,19 @@ class MPCController(Controller):
             "name": self.name, "variant": self.variant, "horizon_hours": self._horizon_hours(),
             "solver": options.solver, "time_limit_s": options.time_limit_s, "mip_gap": options.mip_gap,
             "threads": options.threads, "forecaster": self.forecaster.spec,
-            "fine_hours": self.fine_hours, "coarse_factor": self.coarse_factor if self.fine_hours else None,
+            "fine_hours": self.fine_hours if self._coarse_factor() > 1 else None,
+            "coarse_factor": self._coarse_factor() if self._coarse_factor() > 1 else None,
             "shrink_at_run_end": self.shrink_at_run_end,
         }
+
+    def _coarse_factor(self) -> int:
+        """Control intervals per coarse step (1 = full resolution)."""
+        if self.fine_hours is None:
+            return 1
+        if self.coarse_factor is not None:
+            return self.coarse_factor
+        interval_h = self.scenario.run.control_interval_minutes / 60.0
+        return max(int(round(MPC_DEFAULTS.coarse_step_hours / interval_h)), 1)
 
     def _horizon_hours(self) -> float:
         return self.horizon_hours if self.horizon_hours is not None else self.scenario.run.horizon_hours
@@ -145,9 +159,10 @@ class MPCController(Controller):
             jobs=jobs, running=running_jobs(observation),
             carbon_budget_tco2=paced_budget(self.scenario, observation, steps * interval), step_hours=interval,
         )
-        if self.fine_hours is None:
+        factor = self._coarse_factor()
+        if self.fine_hours is None or factor <= 1:
             return window
-        return coarsen(window, int(round(self.fine_hours / interval)), self.coarse_factor)
+        return coarsen(window, int(round(self.fine_hours / interval)), factor)
 
     def decide(self, observation: Observation) -> Setpoints:
         began = time.perf_counter()

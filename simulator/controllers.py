@@ -30,8 +30,8 @@ def make_controller(
     mip_gap: float = MPC_DEFAULTS.mip_gap,
     horizon_hours: float | None = None,
     shrink_at_run_end: bool = True,
-    fine_hours: float | None = None,
-    coarse_factor: int = 4,
+    fine_hours: float | None = MPC_DEFAULTS.fine_hours,
+    coarse_factor: int | None = None,
 ) -> Controller:
     """A controller by name (see :data:`CONTROLLERS`).
 
