@@ -52,6 +52,7 @@ __all__ = [
     "DATASETS",
     "DatasetError",
     "FileSeriesInfo",
+    "SeriesCoverageError",
     "SeriesFileError",
     "dataset_keys",
     "load_file_series",
@@ -110,7 +111,9 @@ _WEATHER_COLUMNS = {
 
 
 class DatasetError(ValueError):
-    """An unknown dataset name or key was requested."""
+    """Data a scenario asks for that cannot be given: an unknown dataset or key, a user's file that
+    cannot be read (:class:`SeriesFileError`), a series that does not cover the span asked for
+    (:class:`SeriesCoverageError`). A user error: ``aidc`` reports it as one line."""
 
 
 def _read_csv(name: str, **kwargs: object) -> pd.DataFrame:
@@ -350,8 +353,13 @@ PARQUET_SUFFIXES = (".parquet", ".pq")
 _OFFSET_PATTERN = r"\d:\d\d(?::\d\d(?:\.\d*)?)?\s*(?:Z|[+-]\d\d(?::?\d\d)?|UTC|GMT)$"
 
 
-class SeriesFileError(ValueError):
+class SeriesFileError(DatasetError):
     """A user's series file that cannot be used; the message names the file, column and first bad row."""
+
+
+class SeriesCoverageError(DatasetError):
+    """A series (inline without repeat, shipped data, the user's file) has no values for part of the
+    span asked for, e.g. a run made longer with ``--days`` than its file covers."""
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from scenarios.datasets import SeriesCoverageError
+
 SHAPES: dict[str, str] = {
     "constant": "mean everywhere",
     "diurnal": "mean + amplitude * cos(2 pi (hour - peak_hour) / 24)",
@@ -344,11 +346,11 @@ def _knots(
         if spec.repeat == "daily":
             return _tile(knots, values, step_s * len(values), 0.0, end_s, rule)
         if first > 1e-6:
-            raise ValueError("inline series with repeat = 'none' is read before the run start")
+            raise SeriesCoverageError("inline series with repeat = 'none' is read before the run start")
         if end_s > knots[-1] + 1e-6:
             covered_h = len(values) * spec.step_minutes / 60.0
             needed_h = (end_s - first) / 3600.0
-            raise ValueError(
+            raise SeriesCoverageError(
                 f"inline series with repeat = 'none' covers {covered_h:g} h from the run start "
                 f"({len(values)} values x {spec.step_minutes:g} min) but {needed_h:g} h are needed "
                 f"(a bare list is hourly: give 24 values for a daily profile)"
@@ -363,7 +365,7 @@ def _knots(
         first_missing = origin if knots[0] > 1e-6 else origin + pd.Timedelta(seconds=float(knots[-1]))
         shift = spec.shift_to_data(run_start)
         stamp = "%Y-%m-%d %H:%M UTC"
-        raise ValueError(
+        raise SeriesCoverageError(
             f"{_describe(spec)} has no data at {(first_missing - shift).floor('min').strftime(stamp)} "
             f"(covers {data.index[0].strftime(stamp)} to {data.index[-1].strftime(stamp)}; "
             f"shift with year_offset or align_year, or set cyclic = true)"
@@ -388,9 +390,11 @@ def resolve_series(
     conserved), a coarser one held or interpolated. Generated shapes use the midpoint rule at
     sub-steps of at most :data:`GENERATED_SUBSTEP_MINUTES`.
 
-    Raises ``ValueError`` when the series does not cover the intervals (inline without repeat,
-    data or file outside its span) and :class:`scenarios.datasets.SeriesFileError` (a
-    ``ValueError``) for a file that cannot be read.
+    Raises :class:`scenarios.datasets.SeriesCoverageError` when the series does not cover the
+    intervals (inline without repeat, data or file outside its span),
+    :class:`scenarios.datasets.SeriesFileError` for a file that cannot be read (both are
+    :class:`scenarios.datasets.DatasetError`, a ``ValueError`` the CLI reports as one line) and
+    ``ValueError`` for an unknown ``rule``.
     """
     if rule not in RULES:
         raise ValueError(f"unknown resolution rule {rule!r}; expected one of {', '.join(RULES)}")

@@ -1,0 +1,66 @@
+"""Edges of the user's own data found after issue 11 landed: runs longer than a file, base load
+read outside the run, base load beyond the site's supply, bad stamps, huge scales, align_year at
+the ends of a year, strict flags, and the files a run writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import tomli_w
+
+from scenarios import load_scenario
+from simulator.cli import main
+
+START = pd.Timestamp("2021-06-14T00:00:00Z")
+
+
+def write_csv(path: Path, start: pd.Timestamp, periods: int, freq: str, column: str, values: object) -> Path:
+    """A CSV of interval-start UTC stamps and one value column."""
+    stamps = pd.date_range(start, periods=periods, freq=freq).strftime("%Y-%m-%dT%H:%MZ")
+    pd.DataFrame({"timestamp": stamps, column: np.broadcast_to(values, periods)}).to_csv(path, index=False)
+    return path
+
+
+def site_scenario(folder: Path, days: float = 1.0, start: pd.Timestamp = START, **site: object) -> Path:
+    """A one-site scenario without GPUs (base load 5 MW, 30 MW grid) written to ``folder/site.toml``;
+    ``site`` replaces fields of the site (``grid`` fields with a ``grid_`` prefix)."""
+    grid = {"import_limit_mw": 30.0, "export_limit_mw": 30.0, "import_price_usd_per_mwh": 50.0,
+            "carbon_intensity_g_per_kwh": 300.0}
+    fields: dict[str, object] = {"name": "s", "region": "r", "gpus": 0, "throughput_req_per_s_per_gpu": 1.0,
+                                 "idle_power_mw": 0.0, "power_capacity_mw": 0.0, "base_load_mw": 5.0}
+    for key, value in site.items():
+        if key.startswith("grid_"):
+            grid[key.removeprefix("grid_")] = value
+        else:
+            fields[key] = value
+    data = {"name": "edge", "run": {"start": start.to_pydatetime(), "days": days, "plant_tick_minutes": 15},
+            "regions": [{"name": "r"}], "latency_ms": {"r": {"s": 0.0}}, "sites": [{**fields, "grid": grid}]}
+    path = folder / "site.toml"
+    path.write_text(tomli_w.dumps(data))
+    return path
+
+
+def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("aidc: error:")]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+# --- P1: a run made longer than its file ---------------------------------------------------------
+
+@pytest.mark.parametrize("command", [["run", "--controller", "greedy"], ["compare", "--controllers", "greedy"]])
+def test_days_past_the_end_of_a_file_is_one_line_and_exit_2(tmp_path, capsys, command):
+    write_csv(tmp_path / "prices.csv", START - pd.Timedelta(days=1), 4 * 24, "h", "DE_LU", 40.0)
+    path = site_scenario(tmp_path, grid_import_price_usd_per_mwh={"kind": "file", "path": "prices.csv",
+                                                                  "column": "DE_LU"})
+    load_scenario(path)  # one day is covered
+    code = main([command[0], str(path), *command[1:], "--days", "5", "--noise", "off",
+                 "--out", str(tmp_path / "out")])
+    assert code == 2
+    line = one_error_line(capsys)
+    assert "prices.csv" in line and "has no data at 2021-06-17 00:00 UTC" in line
