@@ -26,6 +26,7 @@ arrivals over the run (:func:`submit_jobs`).
 
 from __future__ import annotations
 
+import sys
 import zlib
 from dataclasses import asdict, dataclass
 
@@ -36,6 +37,18 @@ from scipy.signal import lfilter
 from scenarios.arrays import SIGNALS, Fleet, base_load_mw, nominal_signals
 from scenarios.schema import Scenario, TrainingJob
 from scenarios.timebase import HOURS_PER_DAY, minutes_to_hours, whole_steps
+
+_WARNED: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    """Print ``message`` as one line on stderr, once per process (through ``tqdm.write``, so that
+    a progress bar on the terminal is moved below it rather than written over)."""
+    if message not in _WARNED:
+        _WARNED.add(message)
+        from tqdm import tqdm
+
+        tqdm.write(" ".join(message.split()), file=sys.stderr)
 
 
 def stream(seed: int, name: str) -> np.random.Generator:
@@ -124,23 +137,32 @@ class RealisedSignals:
         return out
 
 
+def _nominal_on(scenario: Scenario, start: pd.Timestamp, n_ticks: int, tick_h: float) -> dict[str, pd.DataFrame]:
+    """Nominal signals (:data:`scenarios.SIGNALS`) and ``base_load`` (MW per site), ``n_ticks`` from ``start``."""
+    frames = nominal_signals(scenario, start, n_ticks, tick_h)
+    frames["base_load"] = base_load_mw(scenario, start, n_ticks, tick_h)
+    return frames
+
+
 def _nominal_span(
     scenario: Scenario, run_start: pd.Timestamp, history_ticks: int, run_ticks: int, after_ticks: int, tick_h: float
 ) -> tuple[dict[str, pd.DataFrame], int, str]:
-    """Nominal signals over history + run + after. Series that cannot be read before the run
-    (inline profiles without repeat, data that starts at the run) shorten the history to zero;
-    series that cannot be read after the run repeat the run's last day there."""
+    """Nominal signals and base load over history + run + after. Series that cannot be read before
+    the run (inline profiles without repeat, data that starts at the run) shorten the history to
+    zero; series that cannot be read after the run repeat the run's last day there, with a
+    warning (:func:`_warn_once`): the controllers' horizon then sees made-up values. Both are
+    noted in the returned text (the manifest's ``realisation_note``)."""
     notes = []
     tick = pd.Timedelta(hours=tick_h)
     try:
-        history = nominal_signals(scenario, run_start - history_ticks * tick, history_ticks, tick_h) if history_ticks \
+        history = _nominal_on(scenario, run_start - history_ticks * tick, history_ticks, tick_h) if history_ticks \
             else None
     except ValueError as error:
         history, history_ticks = None, 0
         notes.append(f"no pre-run history ({error})")
-    run = nominal_signals(scenario, run_start, run_ticks, tick_h)
+    run = _nominal_on(scenario, run_start, run_ticks, tick_h)
     try:
-        after = nominal_signals(scenario, run_start + run_ticks * tick, after_ticks, tick_h)
+        after = _nominal_on(scenario, run_start + run_ticks * tick, after_ticks, tick_h)
     except ValueError as error:
         day = min(run_ticks, whole_steps(HOURS_PER_DAY, tick_h))
         index = pd.date_range(run_start + run_ticks * tick, periods=after_ticks, freq=tick)
@@ -150,8 +172,10 @@ def _nominal_span(
             repeated = np.resize(tail, (after_ticks, tail.shape[1])) if tail.size else np.zeros((after_ticks, 0))
             after[name] = pd.DataFrame(repeated, index=index, columns=frame.columns)
         notes.append(f"last run day repeated after the run ({error})")
+        _warn_once(f"aidc: warning: the {after_ticks * tick_h:g} h after the run (the controllers' horizon) repeat "
+                   f"the run's last day: {error}")
     parts = [history, run, after] if history is not None else [run, after]
-    frames = {name: pd.concat([part[name] for part in parts]) for name in SIGNALS}
+    frames = {name: pd.concat([part[name] for part in parts]) for name in (*SIGNALS, "base_load")}
     return frames, history_ticks, "; ".join(notes)
 
 
@@ -217,7 +241,7 @@ def realise_signals(
         * ar1_path(stream(seed, f"temperature/{site}"), n, rho(noise.temperature_rho_per_h))
         for site in temperature.columns
     }, index=temperature.index, columns=temperature.columns)
-    frames["base_load"] = base_load_mw(scenario, temperature.index[0], n, tick_h)  # a schedule: no noise
+    frames["base_load"] = nominal["base_load"]  # a schedule: no noise
     return RealisedSignals({name: frames[name] for name in (*SIGNALS, "base_load")}, tick_h, history_ticks, note)
 
 

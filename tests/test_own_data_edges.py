@@ -64,3 +64,49 @@ def test_days_past_the_end_of_a_file_is_one_line_and_exit_2(tmp_path, capsys, co
     assert code == 2
     line = one_error_line(capsys)
     assert "prices.csv" in line and "has no data at 2021-06-17 00:00 UTC" in line
+
+
+# --- P2: a base-load file that covers only the run -----------------------------------------------
+
+def test_a_base_load_file_covering_only_the_run_runs_like_the_other_series(tmp_path):
+    from simulator import make_controller, simulate
+    from simulator.processes import NoiseParameters
+
+    values = 3.0 + np.arange(96) % 7  # MW, one day at 15 min, nothing before or after
+    write_csv(tmp_path / "load.csv", START, 96, "15min", "load_mw", values)
+    scenario = load_scenario(site_scenario(tmp_path, base_load_mw={"kind": "file", "path": "load.csv",
+                                                                    "column": "load_mw"}))
+    result = simulate(scenario, make_controller("mpc", scenario), noise=NoiseParameters.off())
+    assert np.allclose(result.ticks["base_load_mw"].to_numpy(), values)
+    assert result.kpis["base_load_energy_mwh"] == pytest.approx(values.sum() * 0.25)
+    note = result.manifest["realisation_note"]
+    assert "no pre-run history" in note and "last run day repeated after the run" in note and "load.csv" in note
+
+
+# --- P11: the horizon past the end of a file ------------------------------------------------------
+
+def test_filling_the_horizon_past_the_end_of_a_file_is_warned_once_on_one_line(tmp_path, capsys):
+    from simulator.processes import NoiseParameters, realise_signals
+
+    prices = 20.0 + np.arange(24.0)
+    write_csv(tmp_path / "prices.csv", START, 24, "h", "DE_LU", prices)
+    scenario = load_scenario(site_scenario(tmp_path, grid_import_price_usd_per_mwh={
+        "kind": "file", "path": "prices.csv", "column": "DE_LU", "fill": "hold"}))
+    realised = realise_signals(scenario, 1, 24.0, 12.0, NoiseParameters.off())
+    after = realised.frames["import_price"]["s"].loc[START + pd.Timedelta(hours=24):].to_numpy()
+    assert np.allclose(after, np.repeat(prices[:12], 4))  # the run's last day, again
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("aidc: warning: the 12 h after the run")
+    assert "prices.csv" in err[0] and "has no data at 2021-06-15 00:00 UTC" in err[0]
+    realise_signals(scenario, 2, 24.0, 12.0, NoiseParameters.off())
+    assert capsys.readouterr().err == ""  # once per process
+
+
+def test_a_file_covering_the_horizon_gives_no_warning(tmp_path, capsys):
+    from simulator.processes import NoiseParameters, realise_signals
+
+    write_csv(tmp_path / "prices.csv", START - pd.Timedelta(days=8), 24 * 10, "h", "DE_LU", 40.0)
+    scenario = load_scenario(site_scenario(tmp_path, grid_import_price_usd_per_mwh={
+        "kind": "file", "path": "prices.csv", "column": "DE_LU"}))
+    realised = realise_signals(scenario, 1, 24.0, 24.0, NoiseParameters.off())
+    assert realised.nominal_note == "" and capsys.readouterr().err == ""
