@@ -11,6 +11,7 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import tomli_w
 from pydantic import ValidationError
 
@@ -182,6 +183,7 @@ def check_scenario(scenario: Scenario, source: str = "<scenario>") -> None:
     population = scenario.job_population
     if population is not None and max(population.gpus_choices) > max(s.gpus for s in scenario.sites):
         raise ScenarioError(source, "job_population.gpus_choices", "more GPUs than the largest site has")
+    check_supply(scenario, source)
     # Series: resolvable over the run (coverage, dataset keys) and free of NaN.
     start = scenario.run.start
     n_steps = int(round(scenario.run.days * 24))
@@ -197,6 +199,52 @@ def check_scenario(scenario: Scenario, source: str = "<scenario>") -> None:
             raise ScenarioError(source, field, "availability must lie in [0, 1]")
         if field.endswith(("demand_req_per_s", "carbon_intensity_g_per_kwh", "base_load_mw")) and values.min() < 0:
             raise ScenarioError(source, field, "must not be negative")
+
+
+def check_supply(scenario: Scenario, source: str = "<scenario>") -> None:
+    """Refuse a site whose base load (plus its idle facility load) exceeds, at some plant tick of
+    the run, the most the site can ever supply.
+
+    That most is ``import_limit_mw`` + generator ``p_max_mw`` + battery ``discharge_power_mw`` +
+    PV and wind capacity (x ``generation_scale``, at full availability: realised availability
+    may exceed the nominal series, never 1). The load that must be served is ``base_load_mw``
+    (never shed) + ``idle_power_mw`` x ``pue_min``. Beyond that bound no dispatch balances the
+    site: every MPC window would be infeasible and the plant would record unmet load.
+    A base load that cannot be read is left to the series checks of :func:`check_scenario`.
+    Raises :class:`ScenarioError` naming ``sites[i].base_load_mw``, the tick and the bound
+    (``sites[i].idle_power_mw`` when the idle load alone is too much).
+    """
+    tick_h = scenario.run.plant_tick_minutes / 60.0
+    n_ticks = int(round(scenario.run.days * 24 / tick_h))
+    start = scenario.run.start
+    for i, site in enumerate(scenario.sites):
+        parts = {
+            "import_limit_mw": site.grid.import_limit_mw,
+            "generator p_max_mw": site.generator.p_max_mw if site.generator is not None else 0.0,
+            "battery discharge_power_mw": site.battery.discharge_power_mw if site.battery is not None else 0.0,
+            "PV capacity": site.pv_capacity_mw * scenario.generation_scale,
+            "wind capacity": site.wind_capacity_mw * scenario.generation_scale,
+        }
+        supply = sum(parts.values())
+        idle = site.idle_power_mw * site.cooling.pue_min
+        try:
+            base = resolve_series(site.base_load_mw, start, n_ticks, tick_h, longitude_deg=site.longitude_deg,
+                                  rule=SIGNAL_RULES["base_load"])
+        except ValueError:
+            continue
+        over = np.flatnonzero(base + idle > supply * (1 + 1e-9) + 1e-9)
+        if len(over):
+            at = pd.Timestamp(start) + pd.Timedelta(hours=float(over[0]) * tick_h)
+            listed = " + ".join(f"{name} {value:g}" for name, value in parts.items() if value)
+            sources = listed or "no grid, generator, battery or renewables"
+            if base[over[0]] > 0:
+                idle_text = f" plus idle facility load {idle:g} MW" if idle else ""
+                field, load = "base_load_mw", f"{base[over[0]]:g} MW at {at:%Y-%m-%d %H:%M} UTC{idle_text}"
+            else:
+                field, load = "idle_power_mw", f"idle facility load {idle:g} MW (x pue_min)"
+            raise ScenarioError(source, f"sites[{i}].{field}",
+                                f"{load} exceeds the most the site can ever supply, {supply:g} MW ({sources}); "
+                                "raise a limit or lower the load")
 
 
 def field_rule(field: str) -> str:

@@ -34,6 +34,7 @@ MAIN_KPIS = (
     ("energy_import_mwh", "imported (MWh)", "{:,.0f}"),
     ("energy_export_mwh", "exported (MWh)", "{:,.0f}"),
     ("base_load_energy_mwh", "base load (MWh)", "{:,.0f}"),
+    ("unmet_energy_mwh", "unmet load (MWh)", "{:,.1f}"),
     ("renewable_self_consumption_fraction", "renewables used on site", "{:.1%}"),
     ("curtailment_mwh", "curtailed (MWh)", "{:,.1f}"),
     ("battery_throughput_mwh", "battery throughput (MWh)", "{:,.0f}"),

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import tomli_w
 
-from scenarios import load_scenario
+from scenarios import ScenarioError, load_scenario
 from simulator.cli import main
 
 START = pd.Timestamp("2021-06-14T00:00:00Z")
@@ -110,3 +110,62 @@ def test_a_file_covering_the_horizon_gives_no_warning(tmp_path, capsys):
         "kind": "file", "path": "prices.csv", "column": "DE_LU"}))
     realised = realise_signals(scenario, 1, 24.0, 24.0, NoiseParameters.off())
     assert realised.nominal_note == "" and capsys.readouterr().err == ""
+
+
+# --- P3: base load beyond what the site can ever supply -------------------------------------------
+
+def test_base_load_beyond_the_sites_supply_is_refused_naming_the_field(tmp_path):
+    profile = [20.0] * 24
+    profile[12] = 45.0  # 30 MW import + 10 MW battery discharge = 40 MW at most
+    battery = {"energy_capacity_mwh": 40.0, "charge_power_mw": 10.0, "discharge_power_mw": 10.0}
+    path = site_scenario(tmp_path, base_load_mw=profile, battery=battery)
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path)
+    assert caught.value.field == "sites[0].base_load_mw"
+    assert "45 MW at 2021-06-14 12:00 UTC" in caught.value.reason and "40 MW" in caught.value.reason
+    profile[12] = 40.0  # exactly the bound: the battery can cover it
+    load_scenario(site_scenario(tmp_path, base_load_mw=profile, battery=battery))
+
+
+def test_supply_bound_counts_every_source_and_the_idle_facility_load(tmp_path):
+    sources = {"pv_capacity_mw": 4.0, "wind_capacity_mw": 3.0,
+               "generator": {"p_max_mw": 2.0, "p_min_mw": 0.0, "fuel_cost_usd_per_mwh": 80.0}}
+    fits = {"base_load_mw": 39.0, **sources}  # 30 import + 4 + 3 + 2 = 39 MW
+    load_scenario(site_scenario(tmp_path, **fits))
+    for too_much in ({**fits, "base_load_mw": 39.5},
+                     {**fits, "gpus": 10, "idle_power_mw": 1.0, "power_capacity_mw": 5.0}):  # + 1 MW x PUE
+        with pytest.raises(ScenarioError, match=r"sites\[0\]\.base_load_mw: .* exceeds the most the site"):
+            load_scenario(site_scenario(tmp_path, **too_much))
+
+
+def test_the_kpi_table_shows_unmet_energy():
+    from simulator.commands import format_kpis
+
+    assert "unmet load (MWh)" in format_kpis({"base_load_energy_mwh": 100.0, "unmet_energy_mwh": 2.5})
+    assert "2.5" in format_kpis({"unmet_energy_mwh": 2.5})
+
+
+def test_an_idle_load_the_site_can_never_power_is_blamed_on_idle_power(tmp_path):
+    path = site_scenario(tmp_path, base_load_mw=0.0, gpus=10, idle_power_mw=31.0, power_capacity_mw=60.0)
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path)
+    assert caught.value.field == "sites[0].idle_power_mw" and "30 MW" in caught.value.reason
+
+
+# --- P12: files a run writes ----------------------------------------------------------------------
+
+def test_every_folder_the_readme_writes_to_is_git_ignored():
+    import fnmatch
+    import re
+
+    repo = Path(__file__).resolve().parents[1]
+    readme = (repo / "README.md").read_text(encoding="utf-8")
+    blocks = "\n".join(re.findall(r"```(?:sh|bash|python)\n(.*?)```", readme, flags=re.S))
+    written = set(re.findall(r"--out\s+([\w./-]+)", blocks)) | set(re.findall(r"""\.save\(["']([^"']+)""", blocks))
+    written |= set(re.findall(r"""run_sweep\([^,]+,\s*["']([^"']+)""", blocks))
+    assert "microgrid-run" in written
+    patterns = [line.strip().rstrip("/") for line in (repo / ".gitignore").read_text().splitlines()
+                if line.strip() and not line.startswith("#")]
+    for path in written:
+        top = path.split("/")[0]
+        assert any(fnmatch.fnmatch(top, pattern) for pattern in patterns), f"{path} is not git-ignored"

@@ -119,7 +119,9 @@ def site(draw: st.DrawFn, base: dict, days: int) -> dict:
         if draw(st.booleans()):
             spec[component] = draw(strategy)
     grid = {
-        "import_limit_mw": draw(num(0.0, 100.0)), "export_limit_mw": draw(num(0.0, 50.0)),
+        # at least the idle facility load: a site that can never power it is refused (check_supply)
+        "import_limit_mw": draw(num(spec["idle_power_mw"] * spec["cooling"]["pue_min"], 100.0)),
+        "export_limit_mw": draw(num(0.0, 50.0)),
         "export_price_fraction": draw(num(0.0, 2.0)),
         "import_price_usd_per_mwh": draw(series(-50.0, 500.0, "price", days)),
         "carbon_intensity_g_per_kwh": draw(series(0.0, 900.0, "carbon", days)),
