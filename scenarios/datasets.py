@@ -39,6 +39,7 @@ Two datasets are *derived* here from the shipped weather and are approximations:
 from __future__ import annotations
 
 import functools
+import gzip
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.resources import files
@@ -348,9 +349,9 @@ def load_sites() -> pd.DataFrame:
 #: Suffixes read as CSV (gzip by suffix) and as Parquet.
 CSV_SUFFIXES = (".csv", ".csv.gz", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")
-# a zone after a clock time: "...12:00Z", "...12:00:00+01:00", "...12:00 +0100", "...12:00 UTC" (a bare
-# date such as "2020-01-01" is naive: its "-01" is not an offset)
-_OFFSET_PATTERN = r"\d:\d\d(?::\d\d(?:\.\d*)?)?\s*(?:Z|[+-]\d\d(?::?\d\d)?|UTC|GMT)$"
+# a zone after a clock time: "...12:00Z", "...12:00:00+01:00", "...12:00 +0100", "...12:00 UTC",
+# "...T12+00:00" (a bare date such as "2020-01-01" is naive: its "-01" is not an offset)
+_OFFSET_PATTERN = r"(?:T\d\d|\d:\d\d(?::\d\d(?:\.\d*)?)?)\s*(?:Z|[+-]\d\d(?::?\d\d)?|UTC|GMT)$"
 
 
 class SeriesFileError(DatasetError):
@@ -381,9 +382,28 @@ class FileSeriesInfo:
     fill: str
 
 
-def _row(position: int, csv: bool) -> str:
-    """A data row in words: 1-based after the header, with the file line for a CSV."""
-    return f"row {position + 1} (line {position + 2})" if csv else f"row {position + 1}"
+def _data_lines(path: Path) -> list[int]:
+    """1-based file lines of a CSV's data rows, as ``pd.read_csv(comment="#")`` reads them: blank
+    lines and lines starting with ``#`` are skipped, the first remaining line is the header.
+    (A quoted value spanning lines is counted as one row per line: such files are not expected.)"""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rb") as handle:
+        lines = [number for number, line in enumerate(handle, start=1)
+                 if line.strip() and not line.lstrip().startswith(b"#")]
+    return lines[1:]
+
+
+def _row(position: int, path: Path, csv: bool) -> str:
+    """A data row in words: 1-based after the header, with the file line for a CSV (comment and
+    blank lines counted)."""
+    if not csv:
+        return f"row {position + 1}"
+    try:
+        lines = _data_lines(path)
+    except OSError:
+        lines = []
+    line = lines[position] if position < len(lines) else position + 2
+    return f"row {position + 1} (line {line})"
 
 
 def _read_table(path: Path) -> tuple[pd.DataFrame, bool]:
@@ -405,6 +425,21 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, bool]:
     )
 
 
+def _parse_stamps(text: pd.Series, utc: bool) -> pd.Series:
+    """``pd.to_datetime`` of stamp texts, unreadable ones as NaT. Raises ``ValueError`` for zones
+    that cannot share one column (naive and zoned, or several offsets with ``utc=False``)."""
+    return pd.to_datetime(text, errors="coerce", utc=utc, format="mixed")
+
+
+def _first_zone_change(text: pd.Series) -> int:
+    """Position of the first stamp whose zone (or lack of one) differs from the first stamp's."""
+    first_zone = pd.Timestamp(text.iloc[0]).utcoffset()
+    for position, value in enumerate(text):
+        if pd.Timestamp(value).utcoffset() != first_zone:
+            return position
+    return 0
+
+
 def _utc_stamps(raw: pd.Series, timezone: str, where: Callable[[int], str]) -> pd.DatetimeIndex:
     """Timestamps of a file column in UTC.
 
@@ -421,25 +456,33 @@ def _utc_stamps(raw: pd.Series, timezone: str, where: Callable[[int], str]) -> p
         empty = text.isna() | (text == "")
         if empty.any():
             raise SeriesFileError(f"{where(int(np.argmax(empty.to_numpy())))}: empty timestamp")
+        # every stamp must be readable before zones are compared (utc=True only to read any mix)
+        unreadable = _parse_stamps(text, utc=True).isna().to_numpy()
+        if unreadable.any():
+            first = int(np.argmax(unreadable))
+            raise SeriesFileError(f"{where(first)}: cannot read timestamp {text.iloc[first]!r}; "
+                                  "write e.g. 2022-06-13 00:00 or 2022-06-13T00:00+02:00")
         zoned = text.str.contains(_OFFSET_PATTERN, regex=True).to_numpy(dtype=bool)
         if zoned.any() and not zoned.all():
             first = int(np.argmax(zoned != zoned[0]))
             raise SeriesFileError(f"{where(first)}: timestamp {text.iloc[first]!r} mixes zoned and local stamps; "
                                   "give every stamp an offset or none")
-        parsed = pd.to_datetime(text, errors="coerce", utc=bool(zoned.all()), format="mixed")
-        bad = parsed.isna().to_numpy()
-        if bad.any():
-            first = int(np.argmax(bad))
-            raise SeriesFileError(f"{where(first)}: cannot read timestamp {text.iloc[first]!r}")
-        if zoned.all():
+        try:
+            parsed = _parse_stamps(text, utc=bool(zoned.all()))
+        except ValueError:  # zones the pattern did not see, mixed with naive stamps or each other
+            first = _first_zone_change(text)
+            raise SeriesFileError(f"{where(first)}: timestamp {text.iloc[first]!r} mixes zoned and local stamps "
+                                  "(or different zones); give every stamp an offset or none") from None
+        if zoned.all() or isinstance(parsed.dtype, pd.DatetimeTZDtype):
             return pd.DatetimeIndex(parsed).tz_convert("UTC")
         naive = pd.DatetimeIndex(parsed)
     stamps = pd.Series(naive)
     repeated = stamps.duplicated(keep="first").to_numpy()  # second occurrence of a DST-end hour
     try:
         local = naive.tz_localize(timezone, ambiguous=~repeated, nonexistent="NaT")
-    except Exception as error:  # an ambiguity pandas cannot settle with the flags
-        raise SeriesFileError(f"cannot place the timestamps in {timezone}: {error}") from None
+    except Exception:  # an ambiguity the flags cannot settle (e.g. a repeated hour written once)
+        raise SeriesFileError(f"{where(0)}: cannot place the local timestamps in {timezone}: a DST change is "
+                              "ambiguous; write the stamps in UTC or with their offset") from None
     missing = pd.isna(local)
     if missing.any():
         first = int(np.argmax(missing))
@@ -449,13 +492,52 @@ def _utc_stamps(raw: pd.Series, timezone: str, where: Callable[[int], str]) -> p
     return local.tz_convert("UTC")
 
 
+def _is_multiple(step: np.ndarray, of: float) -> np.ndarray:
+    ratio = step / of
+    return np.abs(ratio - np.round(ratio)) <= 1e-6
+
+
+def _resolution(step: np.ndarray, stamps: pd.DatetimeIndex,
+                where: Callable[[int], str]) -> tuple[float, float, int | None]:
+    """The grid spacing (s) of a file's stamps from their spacings ``step`` (s, all > 0), the most
+    common spacing (s) and the row where a finer spacing first appears (None if there is none).
+
+    The grid is the most common spacing when every spacing is a multiple of it (missing rows are
+    gaps). Otherwise it is the finest spacing (a file that turns finer, e.g. hourly prices then
+    15-min ones), provided every spacing is either that finest one or a multiple of the most
+    common, and a multiple of the finest. A stamp off both -- one row moved by 30 min or 1 s --
+    is refused at that row: the one of the two rows around the odd spacing that lies off the
+    most common spacing's grid from the first stamp.
+    """
+    spacings, counts = np.unique(step, return_counts=True)
+    typical = float(spacings[np.argmax(counts)])
+    on_typical = _is_multiple(step, typical)
+    if on_typical.all():
+        return typical, typical, None
+    finest = float(step.min())
+    odd = ~(on_typical | np.isclose(step, finest, rtol=0.0, atol=1e-6))
+    odd_kind = "the other rows' spacing"
+    if not odd.any():
+        odd, odd_kind = ~_is_multiple(step, finest), "the finest spacing"
+    if odd.any():
+        j = int(np.argmax(odd))
+        seconds = (stamps[j] - stamps[0]).total_seconds()
+        row = j if not _is_multiple(np.array([seconds]), typical)[0] else j + 1
+        reference = typical if odd_kind != "the finest spacing" else finest
+        raise SeriesFileError(
+            f"{where(row)}: irregular spacing: timestamp {stamps[row]:%Y-%m-%d %H:%M:%S} UTC is off the grid of "
+            f"the other rows ({step[j] / 60:g} min after the row before it; {odd_kind} is {reference / 60:g} min)"
+        )
+    return finest, typical, int(np.argmax(~on_typical)) + 1
+
+
 @functools.lru_cache(maxsize=64)
 def _file_series(path: str, mtime_ns: int, column: str, time_column: str, timezone: str,
                  fill: str) -> tuple[pd.Series, FileSeriesInfo]:
     table, csv = _read_table(Path(path))
 
     def where(position: int) -> str:
-        return f"{path}: column {column!r}: {_row(position, csv)}"
+        return f"{path}: column {column!r}: {_row(position, Path(path), csv)}"
 
     for needed, what in ((time_column, "time_column"), (column, "column")):
         if needed not in table.columns:
@@ -471,13 +553,11 @@ def _file_series(path: str, mtime_ns: int, column: str, time_column: str, timezo
         first = int(np.argmax(step <= 0)) + 1
         raise SeriesFileError(f"{where(first)}: timestamp {stamps[first]} is not after the previous row's "
                               "(duplicate or out of order; times compared in UTC)")
-    resolution = float(step.min())
+    resolution, typical, finer_from = _resolution(step, stamps, where)
     multiple = step / resolution
-    if (np.abs(multiple - np.round(multiple)) > 1e-6).any():
-        first = int(np.argmax(np.abs(multiple - np.round(multiple)) > 1e-6)) + 1
-        raise SeriesFileError(f"{where(first)}: irregular spacing ({step[first - 1] / 60:g} min after the previous "
-                              f"row; the finest spacing is {resolution / 60:g} min)")
     raw = table[column]
+    if pd.api.types.is_bool_dtype(raw.dtype):
+        raise SeriesFileError(f"{where(0)}: not a number: the column holds true/false values")
     values = pd.to_numeric(raw, errors="coerce")
     text = (~raw.isna().to_numpy()) & values.isna().to_numpy()
     if text.any():
@@ -493,6 +573,9 @@ def _file_series(path: str, mtime_ns: int, column: str, time_column: str, timezo
         first_gap = gap_rows[0] if len(gap_rows) else len(array)
         if first_nan <= first_gap:
             problem = f"{where(int(first_nan))}: missing value"
+        elif finer_from is not None:  # most rows are further apart than the finest spacing
+            problem = (f"{where(finer_from)}: {resolution / 60:g} min after the previous row, while most rows are "
+                       f"{typical / 60:g} min apart; correct the row, or read the file every {resolution / 60:g} min")
         else:
             missing = int(round(multiple[first_gap - 1])) - 1
             problem = (f"{where(int(first_gap))}: gap of {missing} missing row{'s' if missing > 1 else ''} "

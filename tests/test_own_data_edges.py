@@ -169,3 +169,103 @@ def test_every_folder_the_readme_writes_to_is_git_ignored():
     for path in written:
         top = path.split("/")[0]
         assert any(fnmatch.fnmatch(top, pattern) for pattern in patterns), f"{path} is not git-ignored"
+
+
+# --- P4, P5, P6, P10: rows named right, stamps read right -----------------------------------------
+
+def hourly(start: str, hours: int) -> list[str]:
+    return list(pd.date_range(start, periods=hours, freq="h", tz="UTC").strftime("%Y-%m-%dT%H:%MZ"))
+
+
+def test_line_numbers_count_comment_and_blank_lines(tmp_path):
+    from scenarios.datasets import SeriesFileError, load_file_series
+
+    rows = [f"{stamp},{'' if i == 40 else 50.0}" for i, stamp in enumerate(hourly("2021-06-13", 48))]
+    lines = ["# my prices, EUR/MWh", "# source: somewhere", "timestamp,DE_LU", *rows[:10], "", "# a note", *rows[10:]]
+    path = tmp_path / "p.csv"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(SeriesFileError) as caught:
+        load_file_series(path, "DE_LU")
+    assert lines[45].endswith(",") and "row 41 (line 46): missing value" in str(caught.value)
+
+
+@pytest.mark.parametrize(("moved", "to", "row"), [
+    (10, "2021-06-13T10:30Z", "row 11 (line 12)"),  # one stamp 30 min late
+    (10, "2021-06-13T09:30Z", "row 11 (line 12)"),  # one stamp 30 min early
+    (100, "2021-06-17T04:00:01Z", "row 101 (line 102)"),  # one stamp 1 s late
+])
+def test_an_off_grid_stamp_is_blamed_on_its_own_row(tmp_path, moved, to, row):
+    from scenarios.datasets import SeriesFileError, load_file_series
+
+    stamps = hourly("2021-06-13", 200)
+    stamps[moved] = to
+    path = tmp_path / "p.csv"
+    pd.DataFrame({"timestamp": stamps, "v": 1.0}).to_csv(path, index=False)
+    for fill in ("none", "hold"):
+        with pytest.raises(SeriesFileError) as caught:
+            load_file_series(path, "v", fill=fill)
+        message = str(caught.value)
+        assert f"{row}: irregular spacing: timestamp" in message and "off the grid" in message, message
+
+
+def test_a_file_that_turns_finer_is_read_at_the_finer_spacing_only_with_a_fill(tmp_path):
+    from scenarios.datasets import SeriesFileError, load_file_series
+
+    hours = pd.date_range("2021-06-13", periods=72, freq="h", tz="UTC")  # hourly prices, then 15-min ones
+    quarters = pd.date_range("2021-06-16", periods=32, freq="15min", tz="UTC")
+    stamps = hours.append(quarters)
+    values = np.arange(len(stamps), dtype=float)
+    path = tmp_path / "p.csv"
+    pd.DataFrame({"timestamp": stamps.strftime("%Y-%m-%dT%H:%MZ"), "v": values}).to_csv(path, index=False)
+    with pytest.raises(SeriesFileError, match=r"row 74 \(line 75\): 15 min after the previous row, while most "
+                                              r"rows are 60 min apart"):
+        load_file_series(path, "v")
+    series, info = load_file_series(path, "v", fill="hold")
+    assert info.resolution == pd.Timedelta(minutes=15)
+    assert series.loc["2021-06-13 05:00":"2021-06-13 05:45"].tolist() == [5.0] * 4  # hourly values held
+    assert series.loc["2021-06-16 00:15"] == 73.0
+
+
+@pytest.mark.parametrize("stamp", ["yesterday", "2021-13-45T00:00Z"])
+def test_an_unreadable_stamp_among_zoned_ones_is_called_unreadable(tmp_path, stamp):
+    from scenarios.datasets import SeriesFileError, load_file_series
+
+    stamps = hourly("2021-06-13", 48)
+    stamps[15] = stamp
+    path = tmp_path / "p.csv"
+    pd.DataFrame({"timestamp": stamps, "v": 1.0}).to_csv(path, index=False)
+    with pytest.raises(SeriesFileError) as caught:
+        load_file_series(path, "v")
+    assert f"row 16 (line 17): cannot read timestamp {stamp!r}" in str(caught.value)
+
+
+def test_hour_only_stamps_with_an_offset_are_zoned(tmp_path):
+    from scenarios.datasets import load_file_series
+
+    stamps = [f"2021-06-13T{h:02d}+02:00" for h in range(24)]
+    path = tmp_path / "p.csv"
+    pd.DataFrame({"timestamp": stamps, "v": np.arange(24.0)}).to_csv(path, index=False)
+    series, _ = load_file_series(path, "v", timezone="America/New_York")
+    assert series.index[0] == pd.Timestamp("2021-06-12T22:00Z") and len(series) == 24
+
+
+def test_a_naive_stamp_among_hour_only_zoned_ones_names_its_row(tmp_path):
+    from scenarios.datasets import SeriesFileError, load_file_series
+
+    stamps = [f"2021-06-13T{h:02d}+00:00" for h in range(24)]
+    stamps[5] = "2021-06-13 05:00"
+    path = tmp_path / "p.csv"
+    pd.DataFrame({"timestamp": stamps, "v": 1.0}).to_csv(path, index=False)
+    with pytest.raises(SeriesFileError, match=r"row 6 \(line 7\): timestamp '2021-06-13 05:00' mixes zoned and local"):
+        load_file_series(path, "v")
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_a_true_false_column_is_not_a_number(tmp_path, suffix):
+    from scenarios.datasets import SeriesFileError, load_file_series
+
+    frame = pd.DataFrame({"timestamp": hourly("2021-06-13", 24), "v": [True, False] * 12})
+    path = tmp_path / f"p{suffix}"
+    frame.to_parquet(path) if suffix == ".parquet" else frame.to_csv(path, index=False)
+    with pytest.raises(SeriesFileError, match="row 1.*: not a number: the column holds true/false values"):
+        load_file_series(path, "v")
