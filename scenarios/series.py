@@ -77,6 +77,13 @@ def reject_text_and_bool_for_numbers(model: type[BaseModel], value: object, info
     return value
 
 
+#: Largest ``|scale|``: unit conversions need far less (EUR -> USD ~1.1, kW -> MW 1e-3, W -> MW 1e-6,
+#: MW -> kW 1e3); a larger one is a typo that would overflow to inf.
+MAX_SCALE = 1e6
+#: Largest ``|offset|`` in the series' unit (kelvin -> degC is -273.15).
+MAX_OFFSET = 1e6
+
+
 class _SeriesBase(BaseModel):
     # allow_inf_nan=False: NaN/inf anywhere in a series spec (TOML `nan`, `inf`) is an error
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
@@ -88,8 +95,8 @@ class _SeriesBase(BaseModel):
         mode="before", check_fields=False,
     )(classmethod(reject_text_and_bool_for_numbers))
 
-    scale: float = Field(1.0, description="multiplier applied to the raw values")
-    offset: float = Field(0.0, description="added after scaling, in the series' unit")
+    scale: float = Field(1.0, ge=-MAX_SCALE, le=MAX_SCALE, description="multiplier applied to the raw values")
+    offset: float = Field(0.0, ge=-MAX_OFFSET, le=MAX_OFFSET, description="added after scaling, in the series' unit")
 
 
 class InlineSeries(_SeriesBase):

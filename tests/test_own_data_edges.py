@@ -269,3 +269,20 @@ def test_a_true_false_column_is_not_a_number(tmp_path, suffix):
     frame.to_parquet(path) if suffix == ".parquet" else frame.to_csv(path, index=False)
     with pytest.raises(SeriesFileError, match="row 1.*: not a number: the column holds true/false values"):
         load_file_series(path, "v")
+
+
+# --- P7: a huge scale -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("field", "value"), [("scale", 1e308), ("scale", -1e20), ("offset", 1e308)])
+def test_a_huge_scale_or_offset_is_one_field_error_without_numpy_warnings(tmp_path, field, value):
+    import warnings
+
+    write_csv(tmp_path / "prices.csv", START - pd.Timedelta(days=1), 72, "h", "DE_LU", 40.0)
+    path = site_scenario(tmp_path, grid_import_price_usd_per_mwh={"kind": "file", "path": "prices.csv",
+                                                                  "column": "DE_LU", field: value})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ScenarioError) as caught:
+            load_scenario(path)
+    assert caught.value.field == f"sites[0].grid.import_price_usd_per_mwh.{field}"
+    assert str(path) in str(caught.value) and "1000000" in caught.value.reason
