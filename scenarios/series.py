@@ -35,6 +35,7 @@ of at most one minute.
 
 from __future__ import annotations
 
+import math
 import types
 import zoneinfo
 from pathlib import Path
@@ -157,7 +158,8 @@ class _TimedSeries(_SeriesBase):
     align_year: int | None = Field(
         None, ge=1900, le=2200,
         description="read this year of the data onto the run, shifted by whole weeks so weekdays match "
-        "(e.g. prices of 2018 on a 2020 week); excludes year_offset",
+        "(e.g. prices of 2018 on a 2020 week): the run start reads the same weekday nearest its date in "
+        "that year, inside the year; excludes year_offset",
     )
     cyclic: bool = Field(False, description="repeat the data when the run falls outside it")
     shift_hours: float = Field(
@@ -178,10 +180,23 @@ class _TimedSeries(_SeriesBase):
         if self.year_offset:
             shift += run_start - (run_start + pd.DateOffset(years=self.year_offset))
         if self.align_year is not None:
-            same_date = run_start + pd.DateOffset(years=self.align_year - run_start.year)
-            weeks = round((run_start - same_date) / pd.Timedelta(days=7))
-            shift += pd.Timedelta(days=7 * weeks)
+            shift += self._align_shift(run_start)
         return shift
+
+    def _align_shift(self, run_start: pd.Timestamp) -> pd.Timedelta:
+        """Whole weeks from the run start back to the same weekday nearest the same date of
+        ``align_year``, taken *inside* that year (a run on 1 January 2021, a Friday, reads
+        Friday 5 January 2018, not Friday 29 December 2017)."""
+        if self.align_year is None:
+            return pd.Timedelta(0)
+        same_date = run_start + pd.DateOffset(years=self.align_year - run_start.year)
+        weeks = (run_start - same_date) / pd.Timedelta(days=7)
+        year_start = pd.Timestamp(year=self.align_year, month=1, day=1, tz=run_start.tz)
+        year_end = pd.Timestamp(year=self.align_year + 1, month=1, day=1, tz=run_start.tz)
+        nearest_first = sorted({math.floor(weeks), math.ceil(weeks)}, key=lambda whole: abs(whole - weeks))
+        inside = [whole for whole in nearest_first
+                  if year_start <= run_start - pd.Timedelta(days=7 * whole) < year_end]
+        return pd.Timedelta(days=7 * (inside or nearest_first)[0])
 
 
 class DataSeries(_TimedSeries):

@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import tomli_w
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scenarios import ScenarioError, load_scenario
 from simulator.cli import main
@@ -286,3 +288,36 @@ def test_a_huge_scale_or_offset_is_one_field_error_without_numpy_warnings(tmp_pa
             load_scenario(path)
     assert caught.value.field == f"sites[0].grid.import_price_usd_per_mwh.{field}"
     assert str(path) in str(caught.value) and "1000000" in caught.value.reason
+
+
+# --- P8: align_year stays inside the named year -----------------------------------------------------
+
+@settings(max_examples=300, deadline=None)
+@given(day=st.integers(0, 365 * 8), hour=st.integers(0, 23), year=st.integers(2010, 2024))
+def test_align_year_reads_the_same_weekday_inside_the_named_year(day, hour, year):
+    from scenarios.series import FileSeries
+
+    run_start = pd.Timestamp("2018-01-01T00:00Z") + pd.Timedelta(days=day, hours=hour)
+    spec = FileSeries(path="/nowhere.csv", column="p", align_year=year)
+    data_start = run_start - spec.shift_to_data(run_start)
+    same_date = run_start + pd.DateOffset(years=year - run_start.year)
+    assert data_start.year == year
+    assert data_start.day_of_week == run_start.day_of_week and data_start.hour == run_start.hour
+    assert abs(data_start - same_date) < pd.Timedelta(days=7)
+
+
+@pytest.mark.parametrize(("run_start", "read"), [
+    ("2021-01-01T00:00Z", "2018-01-05T00:00Z"),  # Friday 1 Jan -> Friday 5 Jan, not 29 Dec 2017
+    ("2020-12-30T00:00Z", "2018-12-26T00:00Z"),  # Wednesday 30 Dec -> Wednesday 26 Dec, not 2 Jan 2019
+    ("2020-03-04T00:00Z", "2018-03-07T00:00Z"),  # mid-year: the nearest same weekday
+])
+def test_align_year_at_the_ends_of_a_year(tmp_path, run_start, read):
+    stamps = pd.date_range("2018-01-01", "2018-12-31 23:00", freq="h", tz="UTC")
+    path = tmp_path / "prices_2018.csv"
+    pd.DataFrame({"timestamp": stamps.strftime("%Y-%m-%dT%H:%MZ"), "p": stamps.day_of_year}).to_csv(path, index=False)
+    scenario = load_scenario(site_scenario(tmp_path, start=pd.Timestamp(run_start), grid_import_price_usd_per_mwh={
+        "kind": "file", "path": "prices_2018.csv", "column": "p", "align_year": 2018}))
+    from scenarios.arrays import nominal_signals
+
+    prices = nominal_signals(scenario, pd.Timestamp(run_start), 24, 1.0)["import_price"]["s"]
+    assert (prices == pd.Timestamp(read).day_of_year).all()
