@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, field_validator, model_validator
 
 from scenarios.series import GeneratedSeries, SeriesSpec, coerce_series, reject_text_and_bool_for_numbers
 
@@ -219,7 +219,8 @@ class NoiseSettings(_Model):
     The CLI's ``--noise on|off`` overrides it.
     """
 
-    enabled: bool = Field(True, description="false: realised signals equal the scenario's series")
+    enabled: StrictBool = Field(True, description="false: realised signals equal the scenario's series "
+                                "(true or false only: \"no\" or 0 is refused, not read as a flag)")
 
 
 class RunSettings(_Model):

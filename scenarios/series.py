@@ -43,7 +43,7 @@ from typing import Annotated, Literal, Union, get_args, get_origin
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationInfo, field_validator, model_validator
 
 from scenarios.datasets import SeriesCoverageError
 
@@ -161,7 +161,7 @@ class _TimedSeries(_SeriesBase):
         "(e.g. prices of 2018 on a 2020 week): the run start reads the same weekday nearest its date in "
         "that year, inside the year; excludes year_offset",
     )
-    cyclic: bool = Field(False, description="repeat the data when the run falls outside it")
+    cyclic: StrictBool = Field(False, description="repeat the data when the run falls outside it")
     shift_hours: float = Field(
         0.0, ge=-8784, le=8784,
         description="value at time t is the data at t - shift_hours (e.g. move a trace kept in another "

@@ -321,3 +321,25 @@ def test_align_year_at_the_ends_of_a_year(tmp_path, run_start, read):
 
     prices = nominal_signals(scenario, pd.Timestamp(run_start), 24, 1.0)["import_price"]["s"]
     assert (prices == pd.Timestamp(read).day_of_year).all()
+
+
+# --- P10: flags are true or false -------------------------------------------------------------------
+
+@pytest.mark.parametrize("value", ["no", "false", 0, 1])
+def test_noise_enabled_takes_only_true_or_false(tmp_path, value):
+    path = site_scenario(tmp_path)
+    path.write_text(path.read_text() + f"\n[noise]\nenabled = {tomli_w.dumps({'v': value})[4:]}")
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path)
+    assert caught.value.field == "noise.enabled" and "boolean" in caught.value.reason
+    path.write_text(path.read_text().replace(f"enabled = {tomli_w.dumps({'v': value})[4:]}", "enabled = false"))
+    assert load_scenario(path).noise.enabled is False
+
+
+def test_cyclic_takes_only_true_or_false(tmp_path):
+    write_csv(tmp_path / "prices.csv", START, 24, "h", "DE_LU", 40.0)
+    path = site_scenario(tmp_path, grid_import_price_usd_per_mwh={"kind": "file", "path": "prices.csv",
+                                                                  "column": "DE_LU", "cyclic": "yes"})
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path)
+    assert caught.value.field == "sites[0].grid.import_price_usd_per_mwh.cyclic"
