@@ -319,6 +319,16 @@ def builtin_path(name: str) -> resources.abc.Traversable | None:
     return candidate if candidate.is_file() else None
 
 
+def example_paths() -> list[str]:
+    """Scenario files of the worked examples shipped in ``scenarios/examples/<example>/`` (sorted
+    paths; their data files sit next to them)."""
+    root = resources.files("scenarios") / "examples"
+    if not root.is_dir():
+        return []
+    return sorted(str(item) for folder in root.iterdir() if folder.is_dir()
+                  for item in folder.iterdir() if item.name.endswith(".toml"))
+
+
 def builtin_names() -> list[str]:
     """Names of the built-in scenarios, sorted."""
     return sorted(

@@ -127,15 +127,16 @@ def add_validate_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     )
     parser.add_argument("targets", nargs="*", metavar="FILE|NAME",
                         help="scenario file (.toml) or built-in name")
-    parser.add_argument("--all", action="store_true", help="every built-in scenario (see `aidc scenarios`)")
+    parser.add_argument("--all", action="store_true",
+                        help="every built-in scenario (see `aidc scenarios`) and shipped example (scenarios/examples)")
     return parser
 
 
 def run_validate(args: argparse.Namespace) -> int:
     from scenarios import ScenarioError, build_fleet, builtin_names, load_scenario
-    from scenarios.io import file_series_report
+    from scenarios.io import example_paths, file_series_report
 
-    targets = list(args.targets) + (builtin_names() if args.all else [])
+    targets = list(args.targets) + (builtin_names() + example_paths() if args.all else [])
     if not targets:
         raise UserError("validate: give scenario files or built-in names, or --all")
     bad: list[str] = []

@@ -13,6 +13,10 @@ A result folder holds ``manifest.json``, ``kpis.json`` and one Parquet file per 
 * ``solver_log`` -- one row per control step (status, objective, gap, times, model size, fallback);
 * ``events`` -- job submissions, starts, refusals, completions, drops, SOC limits and
   real-time generator starts at their exact times.
+
+Both JSON files are standard JSON: a value that is NaN or infinite (a KPI that does not apply,
+e.g. the budget use without a carbon budget) is written as ``null``; :meth:`RunResult.load`
+reads a null KPI back as NaN.
 """
 
 from __future__ import annotations
@@ -80,7 +84,8 @@ class RunResult:
         if not (folder / "manifest.json").is_file():
             raise FileNotFoundError(f"{folder}: not a result folder (no manifest.json)")
         frames = {name: pd.read_parquet(folder / f"{name}.parquet") for name in FRAMES}
-        kpis = json.loads((folder / "kpis.json").read_text(encoding="utf-8"))
+        kpis = {key: float("nan") if value is None else value  # null: a KPI that does not apply
+                for key, value in json.loads((folder / "kpis.json").read_text(encoding="utf-8")).items()}
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
         return RunResult(**frames, kpis=kpis, manifest=manifest)
 
@@ -110,14 +115,15 @@ def _plain(value: object) -> object:
     if isinstance(value, np.floating):
         return float(value)
     if isinstance(value, float) and not math.isfinite(value):
-        return value  # json writes NaN / Infinity and reads them back
+        return None  # JSON has no NaN / Infinity: null (a KPI that does not apply, e.g. no budget)
     if isinstance(value, str | int | float | bool) or value is None:
         return value
     return str(value)
 
 
 def _dump(data: dict[str, object]) -> str:
-    return json.dumps(_plain(data), indent=2, sort_keys=False)
+    """Standard JSON (``allow_nan=False``: any other reader can read it); NaN and infinities as null."""
+    return json.dumps(_plain(data), indent=2, sort_keys=False, allow_nan=False)
 
 
 def same_kpis(a: dict[str, object], b: dict[str, object]) -> bool:

@@ -343,3 +343,32 @@ def test_cyclic_takes_only_true_or_false(tmp_path):
     with pytest.raises(ScenarioError) as caught:
         load_scenario(path)
     assert caught.value.field == "sites[0].grid.import_price_usd_per_mwh.cyclic"
+
+
+# --- P12: kpis.json is standard JSON -----------------------------------------------------------------
+
+def test_result_json_files_are_standard_json_and_load_back(tmp_path):
+    import json
+
+    from simulator import RunResult, make_controller, simulate
+    from simulator.processes import NoiseParameters
+    from simulator.results import same_kpis
+
+    scenario = load_scenario(site_scenario(tmp_path))
+    result = simulate(scenario, make_controller("greedy", scenario), noise=NoiseParameters.off())
+    assert np.isnan(result.kpis["budget_use_fraction"])  # no carbon budget: does not apply
+    folder = result.save(tmp_path / "run")
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"not standard JSON: {constant}")
+
+    for name in ("kpis.json", "manifest.json"):
+        json.loads((folder / name).read_text(encoding="utf-8"), parse_constant=refuse)
+    assert json.loads((folder / "kpis.json").read_text())["budget_use_fraction"] is None
+    assert same_kpis(RunResult.load(folder).kpis, result.kpis)
+
+
+def test_validate_all_includes_the_shipped_examples(capsys):
+    assert main(["validate", "--all"]) == 0
+    out = capsys.readouterr().out
+    assert "examples/microgrid/microgrid.toml (microgrid)" in out and "paper-day:" in out
