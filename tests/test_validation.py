@@ -370,8 +370,11 @@ def test_validate_all(capsys):
     assert cli.main(["validate", "--all"]) == 0
     out = capsys.readouterr().out.splitlines()
     names = builtin_names()
-    assert [line.split(":")[0] for line in out[:-1]] == [f"ok  {name}" for name in names]
-    assert out[-1] == f"{len(names)} valid, 0 invalid"
+    checked = [line.split(":")[0] for line in out[:-1] if not line.startswith("    file ")]  # file series lines
+    assert checked[:len(names)] == [f"ok  {name}" for name in names]
+    assert checked[len(names):] and all(line.startswith("ok  ") and "/examples/" in line
+                                        for line in checked[len(names):])  # then the shipped examples
+    assert out[-1] == f"{len(checked)} valid, 0 invalid"
 
 
 def test_validate_mixed_reports_each_and_fails(tmp_path, capsys):
