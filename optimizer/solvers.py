@@ -7,9 +7,13 @@ Both receive the same :class:`~optimizer.matrix.CanonicalModel`. A Gurobi licenc
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal, TypedDict
 
@@ -120,6 +124,33 @@ def _new_highs() -> highspy.Highs:
         os.close(saved)
 
 
+@contextlib.contextmanager
+def _ctrl_c_stops() -> Iterator[threading.Event]:
+    """Make Ctrl-C stop a HiGHS solve and then raise :class:`KeyboardInterrupt`.
+
+    During ``h.run()`` the only Python code that runs is the interrupt callbacks; a
+    KeyboardInterrupt raised there is swallowed by HiGHS (status "Solve error"), and the run
+    would go on with a fallback decision. So while the solve runs, SIGINT only sets the yielded
+    event (the callbacks then ask HiGHS to stop), and the interrupt is raised again afterwards.
+    Outside the main thread (no signal handlers there) SIGINT is left alone.
+    """
+    interrupted = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield interrupted
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if previous in (signal.SIG_IGN, None):  # Ctrl-C is ignored here (a worker process): keep it so
+        yield interrupted
+        return
+    signal.signal(signal.SIGINT, lambda signum, frame: interrupted.set())
+    try:
+        yield interrupted
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if interrupted.is_set():
+        raise KeyboardInterrupt
+
+
 def solve_highs(model: CanonicalModel, options: SolveOptions, start: np.ndarray | None = None) -> SolveResult:
     """Solve with HiGHS through highspy's ``passModel`` (one CSC matrix)."""
     import highspy
@@ -148,20 +179,20 @@ def solve_highs(model: CanonicalModel, options: SolveOptions, start: np.ndarray 
             highspy.HighsVarType.kInteger if flag else highspy.HighsVarType.kContinuous for flag in model.col_integer
         ]
     began = time.perf_counter()
-    if options.deadline_s is not None:
-        stop_at = began + options.deadline_s
+    stop_at = began + options.deadline_s if options.deadline_s is not None else float("inf")
+    with _ctrl_c_stops() as interrupted:
 
-        def interrupt_after_deadline(event: highspy.HighsCallbackEvent) -> None:
-            if time.perf_counter() > stop_at:
+        def interrupt(event: highspy.HighsCallbackEvent) -> None:
+            if interrupted.is_set() or time.perf_counter() > stop_at:
                 event.interrupt()
 
-        h.cbSimplexInterrupt += interrupt_after_deadline
-        h.cbIpmInterrupt += interrupt_after_deadline
-        h.cbMipInterrupt += interrupt_after_deadline
-    h.passModel(lp)
-    if start is not None and model.n_integer:
-        h.setSolution(model.n_cols, np.arange(model.n_cols, dtype=np.int32), np.asarray(start, dtype=float))
-    h.run()
+        h.cbSimplexInterrupt += interrupt
+        h.cbIpmInterrupt += interrupt
+        h.cbMipInterrupt += interrupt
+        h.passModel(lp)
+        if start is not None and model.n_integer:
+            h.setSolution(model.n_cols, np.arange(model.n_cols, dtype=np.int32), np.asarray(start, dtype=float))
+        h.run()
     wall = time.perf_counter() - began
     status = h.getModelStatus()
     status_text = h.modelStatusToString(status).lower()
@@ -244,6 +275,8 @@ def solve_gurobi(model: CanonicalModel, options: SolveOptions, start: np.ndarray
         wall = time.perf_counter() - began
     except gp.GurobiError as error:
         raise _gurobi_error(error) from None
+    if g.Status == GRB.INTERRUPTED:  # Ctrl-C: Gurobi stops and returns; the user asked to stop
+        raise KeyboardInterrupt
     has_solution = g.SolCount > 0
     x = np.asarray(var.X) if has_solution else None
     objective = g.ObjVal if has_solution else float("nan")

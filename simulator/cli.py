@@ -8,16 +8,21 @@ solver, simpy, a module of your own for a long command) *inside* ``run_foo`` so 
 
 Errors: raise; do not print tracebacks or call ``sys.exit`` yourself. :func:`main` turns the
 errors a user can cause (see :func:`is_user_error`) into one line ``aidc: error: <message>``
-on stderr and exit code 2; anything else is a bug and keeps its traceback.
+on stderr and exit code 2; anything else is a bug and keeps its traceback. Usage errors found
+by argparse get the same single line (no usage block). Check everything a command needs
+(options, the scenario over the requested days, the output path) *before* the work starts.
 
 Exit codes: 0 success, 1 a check failed (e.g. ``validate`` found a bad scenario), 2 bad input or
-usage, 130 interrupted.
+usage, 130 interrupted (Ctrl-C), 141 stdout closed early (``aidc plan x | head -1``; no message).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
+import typing
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -43,25 +48,55 @@ USER_ERROR_NAMES: frozenset[str] = frozenset({
     "SolverUnavailable",  # optimizer.solvers: solver not installed or licence refused
     "InfeasibleWindow",  # optimizer.variants: the model of the given input has no solution
 })
-USER_OS_ERRORS: tuple[type[OSError], ...] = (
-    FileExistsError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError,
-)
+#: Longest message printed (longer ones keep their start and end around an ellipsis), so that a
+#: 20,000-character value typed into a file is not echoed whole.
+MAX_MESSAGE_CHARS = 400
+#: Exit code when stdout is closed before the command has finished writing (as if killed by SIGPIPE).
+EXIT_BROKEN_PIPE = 141
 
 
 def is_user_error(error: BaseException) -> bool:
-    """True if ``error`` is caused by the user's input and deserves a one-line message."""
-    if isinstance(error, USER_OS_ERRORS):
+    """True if ``error`` is caused by the user's input or environment and deserves a one-line message.
+
+    Every :class:`OSError` counts (a missing or unwritable file, a name too long for the file
+    system, a full disk, an unreachable Dask scheduler): the environment, not the code.
+    """
+    if isinstance(error, OSError):
         return True
     return any(klass.__name__ in USER_ERROR_NAMES for klass in type(error).__mro__)
 
 
+def shorten(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``text`` on one line, at most about ``limit`` characters (the middle cut out and counted)."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    keep = (limit - 30) // 2
+    return f"{text[:keep]} ... ({len(text) - 2 * keep:,} characters) ... {text[-keep:]}"
+
+
 def error_message(error: BaseException) -> str:
-    """The one-line message shown for a user error."""
+    """The one-line message shown for a user error (see :func:`shorten`)."""
     if isinstance(error, OSError) and error.filename is not None and error.strerror:
         text = f"{error.filename}: {error.strerror}"
     else:
-        text = str(error) or type(error).__name__
-    return " ".join(text.split())
+        text = re.sub(r"^\[Errno \d+\] ", "", str(error)) or type(error).__name__
+    return shorten(text)
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An :class:`argparse.ArgumentParser` whose usage errors are one line: ``aidc: error: ...``.
+
+    argparse prints a usage block and ``aidc run: error: ...``; the README promises one line
+    (exit code 2) for every mistake. The subcommand is named in the message, with a pointer to
+    its ``--help``.
+    """
+
+    def error(self, message: str) -> typing.NoReturn:
+        command = self.prog.partition(" ")[2]
+        where = f"{command}: " if command else ""
+        help_hint = f"aidc {command} --help" if command else "aidc --help"
+        self.exit(2, f"aidc: error: {where}{shorten(message)} (see {help_hint})\n")
 
 
 def _version() -> str:
@@ -246,7 +281,7 @@ _HANDLERS: dict[str, tuple[Callable[..., argparse.ArgumentParser], Callable[...,
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``aidc`` parser with every subcommand of :data:`COMMANDS`."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="aidc",
         description="Carbon-aware compute-power control of geo-distributed AI data centers.",
     )
@@ -259,26 +294,56 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run ``aidc`` with ``argv`` (default: the process arguments); returns the exit code."""
+    """Run ``aidc`` with ``argv`` (default: the process arguments); returns the exit code.
+
+    Every outcome is one of: the command's own exit code; ``aidc: error: <one line>`` and 2 for a
+    usage error or a user error (:func:`is_user_error`); ``aidc: interrupted`` and 130 on Ctrl-C;
+    no message and 141 when stdout is closed early. Anything else is a bug and keeps its traceback.
+    """
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-    except SystemExit as exit_request:  # --help, --version and usage errors (argparse prints them)
+    except SystemExit as exit_request:  # --help, --version and usage errors (printed by the parser)
         return exit_request.code if isinstance(exit_request.code, int) else 2
     if getattr(args, "run", None) is None:
-        parser.print_help(sys.stderr)
+        print(f"aidc: error: give a command: {', '.join(COMMANDS)} (see aidc --help)", file=sys.stderr)
         return 2
     try:
-        return args.run(args)
+        code = args.run(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handlers below
+        return code
     except KeyboardInterrupt:
+        _flush_quietly()
         print("aidc: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     except Exception as error:
         if not is_user_error(error):
             raise  # a bug: keep the traceback
-        sys.stdout.flush()
+        _flush_quietly()
         print(f"aidc: error: {error_message(error)}", file=sys.stderr)
         return 2
+
+
+def _flush_quietly() -> None:
+    """Flush stdout before an error line (keeps the order on a shared terminal); a closed pipe is ignored."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's last flush cannot fail again (see the
+    note on SIGPIPE in the Python documentation of :mod:`signal`)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout is not a real file (e.g. captured by a test)
+        pass
 
 
 if __name__ == "__main__":

@@ -116,8 +116,8 @@ def run_run(args: argparse.Namespace) -> int:
           f"{manifest['days']:g} days, seed {seed}, {wall:.1f} s")
     print(format_kpis(result.kpis))
     if args.out is not None:
-        folder = result.save(args.out, force=args.force)
-        plot_dispatch(result, folder / "dispatch.png")
+        folder = result.save(args.out, force=args.force,
+                             extras=lambda temporary: plot_dispatch(result, temporary / "dispatch.png"))
         print(f"wrote {folder}/ (ticks, routing, jobs, solver_log, events .parquet; kpis.json, manifest.json, "
               f"dispatch.png)")
     return 0

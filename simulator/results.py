@@ -26,6 +26,7 @@ import math
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,10 +50,13 @@ class RunResult:
     manifest: dict[str, Any]  # JSON values
     plans: list = field(default_factory=list, repr=False)  # PlanRecord (time_h, plan) per control step; not saved
 
-    def save(self, folder: str | Path, force: bool = False) -> Path:
+    def save(self, folder: str | Path, force: bool = False,
+             extras: Callable[[Path], None] | None = None) -> Path:
         """Write the result folder atomically (a temporary folder next to it, then a rename).
 
-        An existing folder is refused unless ``force``.
+        An existing folder is refused unless ``force``. ``extras(temporary_folder)`` may add files
+        (a plot) before the rename, so that an interrupted save never leaves a folder that looks
+        complete.
         """
         folder = Path(folder)
         if folder.exists() and not force:
@@ -65,6 +69,8 @@ class RunResult:
                 getattr(self, name).to_parquet(temporary / f"{name}.parquet", index=False)
             (temporary / "kpis.json").write_text(_dump(self.kpis), encoding="utf-8")
             (temporary / "manifest.json").write_text(_dump(self.manifest), encoding="utf-8")
+            if extras is not None:
+                extras(temporary)
             if folder.exists():
                 old = folder.parent / f".{folder.name}.old-{uuid.uuid4().hex[:8]}"
                 os.replace(folder, old)
