@@ -469,22 +469,48 @@ def _run_on_pool(tasks: list[Task], folder: str, workers: int,
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
-    # spawn: workers start clean (no inherited threads or locks from the driver, e.g. a notebook's)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    # spawn: workers start clean (no inherited threads or locks from the driver, e.g. a notebook's);
+    # they ignore Ctrl-C (the terminal sends it to every process of the group): the driver stops them
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_ignore_ctrl_c)
+    try:
         with workers_without_main_script():  # the workers start on submit
             futures = {pool.submit(execute_run, spec, scenario, folder): spec.run_id for spec, scenario in tasks}
-        try:
-            waiting = set(futures)
-            while waiting:
-                finished, waiting = wait(waiting, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    error = future.exception()
-                    if isinstance(error, BrokenProcessPool):
-                        error = BrokenProcessPool(f"{error} (a worker process died: out of memory, or killed)")
-                    done(futures[future], error)
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
+        waiting = set(futures)
+        while waiting:
+            finished, waiting = wait(waiting, return_when=FIRST_COMPLETED)
+            for future in finished:
+                error = future.exception()
+                if isinstance(error, BrokenProcessPool):
+                    error = BrokenProcessPool(f"{error} (a worker process died: out of memory, or killed)")
+                done(futures[future], error)
+    except BaseException:
+        _stop_pool(pool)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _ignore_ctrl_c() -> None:
+    """Pool initializer: a worker leaves SIGINT to the driver (no traceback per worker on Ctrl-C)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stop_pool(pool: object) -> None:
+    """Stop a :class:`~concurrent.futures.ProcessPoolExecutor` now: cancel what has not started and
+    terminate the workers (a run cut short leaves only its staging folder, cleaned on the next start).
+
+    ``shutdown`` alone would wait for the running tasks; Python 3.14's ``terminate_workers`` is
+    not available on 3.11, hence the executor's process table.
+    """
+    processes = list(dict(getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)  # type: ignore[attr-defined]
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(timeout=5)
 
 
 def _run_on_dask(tasks: list[Task], folder: str, address: str, workers: int,
