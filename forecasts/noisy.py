@@ -46,7 +46,6 @@ from typing import ClassVar
 
 import numpy as np
 import pandas as pd
-from scipy.signal import lfilter
 
 from forecasts.base import (
     SIGNALS,
@@ -192,6 +191,8 @@ class NoisyForecaster(OracleForecaster):
         gain = np.sqrt(max(0.0, 1.0 - phi * phi))
         # z_i = φ z_{i-1} + gain η_i with z_0 = η_0: initial state chosen so the first output is η_0
         initial = ((1.0 - gain) * innovations[0])[None, :]
+        from scipy.signal import lfilter  # here, not at import: scipy.signal costs ~0.1 s at start-up
+
         z, _ = lfilter([gain], [1.0, -phi], innovations, axis=0, zi=initial)
         return z
 

@@ -6,6 +6,7 @@ Every problem becomes one :class:`ScenarioError` whose message reads
 
 from __future__ import annotations
 
+import math
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -39,6 +40,25 @@ def _location(loc: tuple[object, ...]) -> str:
     return text or "(top level)"
 
 
+#: Longest echo of a given value in a message (a 20,000-character string is cut, not echoed whole).
+MAX_ECHO_CHARS = 80
+
+
+def shorten_value(value: object, limit: int = MAX_ECHO_CHARS) -> str:
+    """``repr(value)``, cut in the middle to at most about ``limit`` characters."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    keep = (limit - 10) // 2
+    return f"{text[:keep]}...{text[-keep:]} ({len(text):,} characters)"
+
+
+def validation_error(source: str, error: ValidationError) -> ScenarioError:
+    """The first problem of a pydantic :class:`ValidationError` as one :class:`ScenarioError`
+    (``<source>: <field path>: <reason>``, without pydantic's internal wording)."""
+    return _first_error(source, error)
+
+
 def _first_error(source: str, error: ValidationError) -> ScenarioError:
     detail = error.errors(include_url=False)[0]
     kind, context, given = detail["type"], detail.get("ctx", {}), detail.get("input")
@@ -48,7 +68,7 @@ def _first_error(source: str, error: ValidationError) -> ScenarioError:
     elif kind == "extra_forbidden":
         reason = "unknown field (check the spelling)"
     elif kind in ("model_type", "model_attributes_type", "dict_type"):
-        reason = f"expected a table, got {type(given).__name__} {given!r}"
+        reason = f"expected a table, got {type(given).__name__} {shorten_value(given)}"
     elif kind == "union_tag_not_found":
         # the only discriminated union in the schema is the series form
         reason = "missing 'kind': a series table needs kind = 'inline', 'generated', 'data' or 'file'"
@@ -56,7 +76,10 @@ def _first_error(source: str, error: ValidationError) -> ScenarioError:
         reason = (f"unknown {context.get('discriminator')} {context.get('tag')!r}; "
                   f"expected {context.get('expected_tags')}")
     elif isinstance(given, int | float | str) and "got " not in reason:
-        reason += f" (got {given!r})"
+        reason += f" (got {shorten_value(given)})"
+    if len(reason) > 4 * MAX_ECHO_CHARS:  # a long value echoed inside pydantic's own message
+        keep = 2 * MAX_ECHO_CHARS
+        reason = f"{reason[:keep]} ... {reason[-keep:]}"
     return ScenarioError(source, _location(tuple(detail["loc"])), reason)
 
 
@@ -112,6 +135,18 @@ def file_series_report(scenario: Scenario) -> list[str]:
     return lines
 
 
+#: Largest magnitude of a series' values over the run (as :data:`scenarios.schema.MAX_POWER_MW`
+#: and its kin: far above real data, small enough for the solver's tolerances), by field suffix.
+SERIES_LIMITS: dict[str, float] = {
+    "ambient_temperature_c": 100.0,
+    "_availability": 1.0,
+    "price_usd_per_mwh": 1e5,
+    "carbon_intensity_g_per_kwh": 1e4,
+    "demand_req_per_s": 1e9,
+    "base_load_mw": 1e5,
+}
+
+
 def check_scenario(scenario: Scenario, source: str = "<scenario>") -> None:
     """Cross-field rules that pydantic's per-field checks cannot see (SPEC §8).
 
@@ -140,9 +175,9 @@ def check_scenario(scenario: Scenario, source: str = "<scenario>") -> None:
         for site in site_names:
             if site not in row:
                 raise ScenarioError(source, f"latency_ms.{region}.{site}", "missing latency for site")
-            if not np.isfinite(row[site]) or row[site] < 0:
+            if not np.isfinite(row[site]) or not 0 <= row[site] <= 1e5:
                 raise ScenarioError(source, f"latency_ms.{region}.{site}",
-                                    f"must be a finite non-negative number, got {row[site]}")
+                                    f"must be a finite number in [0, 1e5] ms, got {row[site]}")
     for region, row in scenario.latency_ms.items():
         if region not in region_names:
             raise ScenarioError(source, f"latency_ms.{region}", "unknown region")
@@ -199,6 +234,10 @@ def check_scenario(scenario: Scenario, source: str = "<scenario>") -> None:
             raise ScenarioError(source, field, "availability must lie in [0, 1]")
         if field.endswith(("demand_req_per_s", "carbon_intensity_g_per_kwh", "base_load_mw")) and values.min() < 0:
             raise ScenarioError(source, field, "must not be negative")
+        limit = next((limit for suffix, limit in SERIES_LIMITS.items() if field.endswith(suffix)), math.inf)
+        if np.abs(values).max() > limit:
+            raise ScenarioError(source, field, f"values must lie within ±{limit:g} over the run "
+                                               f"(got {values[np.argmax(np.abs(values))]:g})")
 
 
 def check_supply(scenario: Scenario, source: str = "<scenario>") -> None:

@@ -415,14 +415,16 @@ def test_version(capsys):
     assert re.fullmatch(r"aidc \S+\n", capsys.readouterr().out)
 
 
-def test_no_command_prints_help(capsys):
+def test_no_command_is_a_one_line_usage_error(capsys):
     assert cli.main([]) == 2
-    assert "usage: aidc" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("aidc: error: give a command: scenarios, validate") and err.count("\n") == 1
 
 
 def test_unknown_command(capsys):
     assert cli.main(["fly"]) == 2
-    assert "invalid choice: 'fly'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("aidc: error: ") and "invalid choice: 'fly'" in err and err.count("\n") == 1
 
 
 def test_every_command_has_its_functions():
