@@ -74,7 +74,8 @@ def reject_text_and_bool_for_numbers(model: type[BaseModel], value: object, info
     """
     field = model.model_fields.get(info.field_name or "")
     if field is not None and _is_number_annotation(field.annotation) and isinstance(value, str | bool):
-        raise ValueError(f"expected a number, got {type(value).__name__} {value!r}")
+        shown = repr(value) if len(repr(value)) <= 60 else f"{repr(value)[:40]}... ({len(value):,} characters)"
+        raise ValueError(f"expected a number, got {type(value).__name__} {shown}")
     return value
 
 
@@ -109,6 +110,16 @@ class InlineSeries(_SeriesBase):
     repeat: Literal["daily", "none"] = Field(
         "daily", description="'daily': one-day profile repeated; 'none': must cover the run"
     )
+
+    @field_validator("values", mode="before")
+    @classmethod
+    def _numbers_only(cls, values: object) -> object:
+        # as for every number field: "12" or true inside the list is refused, not coerced
+        if isinstance(values, list | tuple):
+            for i, value in enumerate(values):
+                if isinstance(value, str | bool):
+                    raise ValueError(f"item {i}: expected a number, got {type(value).__name__} {value!r:.40}")
+        return values
 
     @field_validator("values")
     @classmethod

@@ -17,7 +17,7 @@ from forecasts import Forecaster, OracleForecaster
 from optimizer.control import Controller
 from optimizer.solvers import SolveOptions
 from scenarios.arrays import SIGNALS, Fleet, build_fleet
-from scenarios.io import ScenarioError, dump_scenario
+from scenarios.io import check_scenario, dump_scenario, validation_error
 from scenarios.schema import Scenario
 from scenarios.timebase import days_to_hours, minutes_to_hours, whole_steps
 from simulator._engine import ClosedLoop
@@ -28,9 +28,12 @@ from simulator.results import RunResult
 
 
 def with_days(scenario: Scenario, days: float | None) -> Scenario:
-    """The scenario with its run length replaced (validated: whole control intervals).
+    """The scenario with its run length replaced, validated again like a loaded file.
 
-    The carbon budget covers the whole run, so it is scaled in proportion to the new length.
+    Every rule of :func:`scenarios.io.check_scenario` is checked over the new length (whole
+    control intervals, series covering the longer run, jobs released within it), so a bad
+    ``--days`` fails here with one :class:`ScenarioError`, before any simulation starts. The
+    carbon budget covers the whole run, so it is scaled in proportion to the new length.
     """
     if days is None or days == scenario.run.days:
         return scenario
@@ -38,11 +41,13 @@ def with_days(scenario: Scenario, days: float | None) -> Scenario:
     data["run"]["days"] = days
     if data["carbon"].get("budget_tco2") is not None:
         data["carbon"]["budget_tco2"] = data["carbon"]["budget_tco2"] * days / scenario.run.days
+    source = f"{scenario.name} with --days {days:g}"
     try:
-        return Scenario.model_validate(data)
+        changed = Scenario.model_validate(data)
     except ValidationError as error:
-        reason = error.errors()[0]["msg"] if error.errors() else str(error)
-        raise ScenarioError(scenario.name, "run.days", f"days={days:g}: {reason}") from None
+        raise validation_error(source, error) from None
+    check_scenario(changed, source)
+    return changed
 
 
 def _horizon_hours(controller: Controller, scenario: Scenario) -> float:
