@@ -147,10 +147,12 @@ SERIES_LIMITS: dict[str, float] = {
 }
 
 
-def check_scenario(scenario: Scenario, source: str = "<scenario>") -> None:
+def check_scenario(scenario: Scenario, source: str = "<scenario>", releases_within_run: bool = True) -> None:
     """Cross-field rules that pydantic's per-field checks cannot see (SPEC §8).
 
-    Raises :class:`ScenarioError` naming the first offending field.
+    ``releases_within_run=False`` lets jobs be released after the run's end (a run shortened
+    with ``--days`` simply never sees them). Raises :class:`ScenarioError` naming the first
+    offending field.
     """
     site_names = [site.name for site in scenario.sites]
     region_names = [region.name for region in scenario.regions]
@@ -212,7 +214,7 @@ def check_scenario(scenario: Scenario, source: str = "<scenario>") -> None:
             raise ScenarioError(source, f"{field}.gpus",
                                 f"job cannot run at any eligible site (needs {job.gpus} GPUs and "
                                 f"{job.power_mw:g} MW)")
-        if job.release_h >= horizon_end_h:
+        if releases_within_run and job.release_h >= horizon_end_h:
             raise ScenarioError(source, f"{field}.release_h",
                                 f"released after the run ends ({horizon_end_h:g} h)")
     population = scenario.job_population

@@ -51,7 +51,7 @@ import sys
 import time
 import types
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -385,6 +385,17 @@ def run_sweep(
         raise SweepSpecError("the grid repeats a run (duplicate controllers, forecasts or seeds)")
     if workers < 0:
         raise SweepSpecError(f"workers must be 0 or more, got {workers}")
+    # a scheduler address is reached before the folder is touched: an unreachable one fails first
+    client = _connect(dask) if dask is not None and dask != "local" else None
+    try:
+        return _run_in_folder(grid, folder, specs, scenarios, workers, dask, client, progress, began)
+    finally:
+        if client is not None:
+            client.close()
+
+
+def _run_in_folder(grid: SweepGrid, folder: Path, specs: list[RunSpec], scenarios: Mapping[str, Scenario],
+                   workers: int, dask: str | None, client: object, progress: bool, began: float) -> SweepOutcome:
     check_folder(folder)
     with _Lock(folder):
         clean_folder(folder)
@@ -415,7 +426,7 @@ def run_sweep(
             if not tasks:
                 pass
             elif dask is not None:
-                _run_on_dask(tasks, str(folder), dask, workers, done)
+                _run_on_dask(tasks, str(folder), dask, workers, done, client)
             elif workers <= 0:
                 for spec, scenario in tasks:
                     try:
@@ -513,23 +524,35 @@ def _stop_pool(pool: object) -> None:
         process.join(timeout=5)
 
 
+def _connect(address: str) -> object:
+    """A Dask client of the scheduler at ``address`` (``tcp://host:port``); one-line errors."""
+    from distributed import Client
+
+    try:
+        return Client(address, timeout="20s")
+    except OSError as error:
+        raise ConnectionError(f"--dask {address}: cannot reach the scheduler ({error})") from None
+    except ValueError as error:  # e.g. an unknown address scheme
+        raise SweepSpecError(f"--dask {address}: {error}") from None
+
+
 def _run_on_dask(tasks: list[Task], folder: str, address: str, workers: int,
-                 done: Callable[[str, BaseException | None], None]) -> None:
+                 done: Callable[[str, BaseException | None], None], client: object = None) -> None:
     import logging
 
     from distributed import Client, LocalCluster, as_completed
 
     cluster = None
-    if address == "local":
+    owned = client is None  # a client given by run_sweep is closed there
+    if client is not None:
+        pass
+    elif address == "local":
         with workers_without_main_script():  # the workers start in the constructor
             cluster = LocalCluster(n_workers=max(workers, 1), threads_per_worker=1, processes=True,
                                    dashboard_address=None, silence_logs=logging.ERROR)
         client = Client(cluster)
     else:
-        try:
-            client = Client(address, timeout="20s")
-        except OSError as error:
-            raise ConnectionError(f"--dask {address}: cannot reach the scheduler ({error})") from None
+        client = _connect(address)
     try:
         futures = {client.submit(execute_run, spec, scenario, folder, key=f"aidc-run-{spec.run_id}", pure=False,
                                  retries=0): spec.run_id for spec, scenario in tasks}
@@ -537,6 +560,7 @@ def _run_on_dask(tasks: list[Task], folder: str, address: str, workers: int,
             failure = future.exception() if future.status == "error" else None
             done(futures[future], failure)
     finally:
-        client.close()
+        if owned:
+            client.close()
         if cluster is not None:
             cluster.close()

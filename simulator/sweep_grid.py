@@ -108,6 +108,7 @@ class ScenarioVariant:
         """The scenario with the overrides set, validated again like a loaded file."""
         from pydantic import ValidationError
 
+        from scenarios.io import ScenarioError, check_scenario, shorten_value, validation_error
         from scenarios.schema import Scenario as ScenarioModel
 
         if not self.overrides:
@@ -123,12 +124,16 @@ class ScenarioVariant:
             if last not in table:
                 raise SweepSpecError(f"scenario variant {self.name!r}: {key}: no such scenario field")
             table[last] = value
+        where = f"scenario variant {shorten_value(self.name)}"
         try:
-            return ScenarioModel.model_validate(data)
+            changed = ScenarioModel.model_validate(data)
         except ValidationError as error:
-            first = error.errors()[0]
-            where = ".".join(map(str, first["loc"]))
-            raise SweepSpecError(f"scenario variant {self.name!r}: {where}: {first['msg']}") from None
+            raise SweepSpecError(str(validation_error(where, error))) from None
+        try:
+            check_scenario(changed, where)
+        except ScenarioError as error:
+            raise SweepSpecError(str(error)) from None
+        return changed
 
     def to_dict(self) -> dict[str, object]:
         return dict(self.overrides)
@@ -154,8 +159,11 @@ def forecast_sigma_24h(forecast: str | None) -> float:
     return math.nan
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-") or "x"
+def _slug(text: str, limit: int = 40) -> str:
+    """``text`` as a file-name part: runs of other characters than letters, digits and dots become
+    ``-``; at most ``limit`` characters (a run id carries a hash of all its parameters, so a cut
+    name stays unique, and a 300-character variant name cannot exceed the file system's limit)."""
+    return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-")[:limit].strip("-") or "x"
 
 
 @dataclass(frozen=True)
@@ -249,8 +257,10 @@ class SweepGrid:
         path = Path(path)
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise SweepSpecError(f"{path}: not a text file (a grid is TOML text in UTF-8)") from None
         except tomllib.TOMLDecodeError as error:
-            raise SweepSpecError(f"{path}: {error}") from None
+            raise SweepSpecError(f"{path}: not valid TOML: {error}") from None
         data.update({key: value for key, value in overrides.items() if value is not None})
         return cls.from_mapping(data, where=str(path), base_dir=path.parent)
 
