@@ -27,7 +27,15 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 # aidc run / aidc compare / aidc sweep live in their own modules (light at import: argparse only)
-from simulator.commands import add_compare_parser, add_run_parser, run_compare, run_run
+from simulator.commands import (
+    add_compare_parser,
+    add_run_parser,
+    check_output,
+    gap_fraction,
+    positive_number,
+    run_compare,
+    run_run,
+)
 from simulator.errors import UserError
 from simulator.sweep_command import add_sweep_parser, run_sweep
 
@@ -248,8 +256,8 @@ def add_plan_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     parser.add_argument("--solver", choices=("highs", "gurobi", "auto"), default="highs")
     parser.add_argument("--variants", default=",".join(PLAN_VARIANTS),
                         help=f"comma-separated subset of: {', '.join(PLAN_VARIANTS)}")
-    parser.add_argument("--time-limit", type=float, default=120.0, help="seconds per solve (default 120)")
-    parser.add_argument("--gap", type=float, default=1e-4, help="relative MIP gap (default 1e-4)")
+    parser.add_argument("--time-limit", type=positive_number, default=120.0, help="seconds per solve (default 120)")
+    parser.add_argument("--gap", type=gap_fraction, default=1e-4, help="relative MIP gap, in [0, 1) (default 1e-4)")
     parser.add_argument("--compare-rich", metavar="SCENARIO",
                         help="also solve this generation-rich scenario and check the gain findings")
     parser.add_argument("--out", type=Path, help="write the table(s) as CSV; refuses to overwrite unless --force")
@@ -262,6 +270,9 @@ def run_plan(args: argparse.Namespace) -> int:
     for variant in variants:
         if variant not in PLAN_VARIANTS:
             raise UserError(f"unknown variant {variant!r}; choose from {', '.join(PLAN_VARIANTS)}")
+    if not variants:
+        raise UserError(f"--variants: give at least one of {', '.join(PLAN_VARIANTS)}")
+    check_output(args.out, args.force, "table")
     from simulator.plan_command import run_offline_study
 
     return run_offline_study(args, variants)

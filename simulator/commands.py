@@ -7,6 +7,9 @@ imported inside the ``run_*`` functions so ``aidc --help`` stays fast.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -59,15 +62,140 @@ def _user_error(message: str) -> Exception:
     return UserError(message)
 
 
+# ---------------------------------------------------------------------------------------------
+# option types and checks shared by the commands (argparse turns an ArgumentTypeError into the
+# one-line usage error of simulator.cli.OneLineParser)
+
+def _finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text[:40]!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text[:40]!r}")
+    return value
+
+
+def positive_number(text: str) -> float:
+    """argparse type: a finite number > 0 (seconds, days)."""
+    value = _finite(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value:g}")
+    return value
+
+
+def gap_fraction(text: str) -> float:
+    """argparse type: a relative MIP gap, 0 <= gap < 1."""
+    value = _finite(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"a relative gap must lie in [0, 1), got {value:g}")
+    return value
+
+
+def seed_number(text: str) -> int:
+    """argparse type: a random seed, an integer in [0, 2**63) (NumPy's seeds are non-negative)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text[:40]!r}") from None
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"a seed must lie in [0, 2**63), got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0 (a count of workers)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text[:40]!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def check_output(path: Path | None, force: bool, what: str = "output") -> None:
+    """Refuse, before any work, an output the command could not write at its end.
+
+    ``path`` exists and not ``force`` -> :class:`FileExistsError`; its nearest existing parent
+    is not a folder -> :class:`NotADirectoryError`; that folder is not writable ->
+    :class:`PermissionError`. (A full disk can still fail at the end.)
+    """
+    if path is None:
+        return
+    if path.exists() and not force:
+        raise FileExistsError(f"{path}: {what} exists; use --force to replace it")
+    wants_folder = what == "result folder"
+    if path.exists() and path.is_dir() and not wants_folder:
+        raise IsADirectoryError(f"{path}: is a folder; the {what} is a file and will not replace it")
+    if path.exists() and not path.is_dir() and wants_folder:
+        raise NotADirectoryError(f"{path}: is a file; the {what} will not replace it")
+    parent = path.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise NotADirectoryError(f"{path}: cannot be written: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise PermissionError(f"{path}: cannot be written: no permission to write in {parent}")
+
+
+def check_forecast(spec: str) -> None:
+    """A bad ``--forecast`` is an error whatever the controller (a heuristic ignores it, but a
+    typo should not pass silently)."""
+    from forecasts import make_forecaster
+
+    make_forecaster(spec, 0)  # ForecastSpecError: one line
+
+
+def check_solver(scenario: object, controllers: list[str], solver: str) -> None:
+    """``--solver gurobi``: refuse, before the run, a Gurobi that cannot solve this scenario's windows.
+
+    The MPC's first window is approximated by the scenario's explicit jobs over one horizon and
+    solved with a time limit of a few milliseconds: a licence refusal (the size-limited pip
+    licence admits 2,000 variables and 2,000 constraints) raises
+    :class:`optimizer.solvers.SolverUnavailable` with its one-line message, as ``aidc plan`` does.
+    ``auto`` may fall back to HiGHS and is not checked; a window that only later grows past the
+    licence still falls back per step, counted in the KPI ``fallbacks`` and warned about on stderr.
+    """
+    from simulator.controllers import MPC_VARIANTS
+
+    variants = sorted({MPC_VARIANTS[name] for name in controllers if name in MPC_VARIANTS})
+    if solver != "gurobi" or not variants:
+        return
+    from optimizer.solvers import SolveOptions
+    from optimizer.variants import InfeasibleWindow, run_variant
+    from optimizer.window import offline_inputs
+
+    run = scenario.run  # type: ignore[attr-defined]
+    days = min(run.horizon_hours / 24.0, run.days)
+    one_horizon = scenario.model_copy(update={"run": run.model_copy(update={"days": days})})  # type: ignore[attr-defined]
+    window = offline_inputs(one_horizon)
+    for variant in variants:
+        # no plan within the probe's time limit says nothing about the licence
+        with contextlib.suppress(InfeasibleWindow):
+            run_variant(window, variant, SolveOptions(solver="gurobi", time_limit_s=0.01))
+
+
+def warn_fallbacks(solver_log: object, label: str = "") -> None:
+    """One stderr line when an MPC run decided some steps by its fallback (licence, time limit,
+    no solution): ``aidc: warning: ...`` with the count and the first reason (see KPI ``fallbacks``)."""
+    fallback = solver_log["fallback"].astype(str)  # type: ignore[index]
+    used = fallback[fallback != ""]
+    if len(used):
+        where = f"{label}: " if label else ""
+        print(f"aidc: warning: {where}{len(used)} of {len(fallback)} control steps were decided by the fallback "
+              f"(first: {' '.join(used.iloc[0].split())[:200]})", file=sys.stderr)
+
+
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scenario", help="built-in name or TOML file")
     parser.add_argument("--forecast", default="perfect",
                         help="forecaster spec for MPC controllers, e.g. perfect, noisy:sigma_24h=0.2, ets "
                              "(default perfect)")
     parser.add_argument("--solver", choices=("highs", "gurobi", "auto"), default="highs")
-    parser.add_argument("--time-limit", type=float, default=MPC_DEFAULTS.time_limit_s,
+    parser.add_argument("--time-limit", type=positive_number, default=MPC_DEFAULTS.time_limit_s,
                         help=f"seconds per MPC solve (default {MPC_DEFAULTS.time_limit_s:g})")
-    parser.add_argument("--days", type=float, help="run length (default: the scenario's)")
+    parser.add_argument("--days", type=positive_number, help="run length (default: the scenario's)")
     parser.add_argument("--noise", choices=("on", "off"),
                         help="realisation noise on traffic, weather and prices; off replays the series exactly "
                              "(default: the scenario's [noise] table, on)")
@@ -84,7 +212,7 @@ def add_run_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentP
     )
     _add_common(parser)
     parser.add_argument("--controller", choices=CONTROLLER_NAMES, default="mpc")
-    parser.add_argument("--seed", type=int, help="seed of every random stream (default: the scenario's)")
+    parser.add_argument("--seed", type=seed_number, help="seed of every random stream (default: the scenario's)")
     parser.add_argument("--out", type=Path, help="result folder; refuses an existing one unless --force")
     parser.add_argument("--force", action="store_true", help="replace an existing --out folder")
     parser.add_argument("--bound", action="store_true", help="also solve the perfect-information bound (regret)")
@@ -92,29 +220,34 @@ def add_run_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentP
 
 
 def run_run(args: argparse.Namespace) -> int:
-    if args.out is not None and args.out.exists() and not args.force:
-        raise FileExistsError(f"{args.out}: result folder exists; use --force to replace it")
     import time
 
+    began = time.perf_counter()
+    check_output(args.out, args.force, "result folder")
     from scenarios import load_scenario
+    from simulator.run import with_days
+
+    scenario = with_days(load_scenario(args.scenario), args.days)  # --days re-checks every rule
+    seed = scenario.run.seed if args.seed is None else args.seed
+    check_forecast(args.forecast)
+    print(f"{scenario.name}: {args.controller}, {scenario.run.days:g} days, seed {seed}; simulating ...",
+          file=sys.stderr, flush=True)
     from simulator import make_controller, simulate
-    from simulator.plots import plot_dispatch
     from simulator.processes import NoiseParameters
 
-    scenario = load_scenario(args.scenario)
-    seed = scenario.run.seed if args.seed is None else args.seed
-    began = time.perf_counter()
-    if args.time_limit <= 0:
-        raise _user_error(f"--time-limit must be positive, got {args.time_limit:g}")
     controller = make_controller(args.controller, scenario, forecast=args.forecast, solver=args.solver,
                                  time_limit_s=args.time_limit, seed=seed)
+    check_solver(scenario, [args.controller], args.solver)
     noise = NoiseParameters.for_scenario(scenario, args.noise)
-    result = simulate(scenario, controller, days=args.days, seed=seed, progress=True, bound=args.bound, noise=noise)
+    result = simulate(scenario, controller, seed=seed, progress=True, bound=args.bound, noise=noise)
     wall = time.perf_counter() - began
     manifest = result.manifest
     print(f"{manifest['scenario']}: {args.controller}, forecast {manifest['forecaster'] or '-'}, "
           f"{manifest['days']:g} days, seed {seed}, {wall:.1f} s")
     print(format_kpis(result.kpis))
+    warn_fallbacks(result.solver_log)
+    from simulator.plots import plot_dispatch
+
     if args.out is not None:
         folder = result.save(args.out, force=args.force,
                              extras=lambda temporary: plot_dispatch(result, temporary / "dispatch.png"))
@@ -171,26 +304,29 @@ def run_compare(args: argparse.Namespace) -> int:
         raise _user_error(f"--controllers: unknown {', '.join(unknown) or '(none)'}; choose from "
                           f"{', '.join(CONTROLLER_NAMES)}")
     seeds = parse_seeds(args.seeds)
-    if args.time_limit <= 0:
-        raise _user_error(f"--time-limit must be positive, got {args.time_limit:g}")
-    if args.out is not None and args.out.exists() and not args.force:
-        raise FileExistsError(f"{args.out}: exists; use --force to replace it")
+    check_output(args.out, args.force, "KPI table")
+    from scenarios import load_scenario
+    from simulator.run import with_days
+
+    scenario = with_days(load_scenario(args.scenario), args.days)  # --days re-checks every rule
+    check_forecast(args.forecast)
+    check_solver(scenario, controllers, args.solver)
     import pandas as pd
     from tqdm import tqdm
 
-    from scenarios import load_scenario
     from simulator import make_controller, simulate
     from simulator.processes import NoiseParameters
 
-    scenario = load_scenario(args.scenario)
     rows = []
     with tqdm(total=len(seeds) * len(controllers), desc="runs", unit="run", leave=False) as bar:
         for seed in seeds:
             for name in controllers:
                 controller = make_controller(name, scenario, forecast=args.forecast, solver=args.solver,
                                              time_limit_s=args.time_limit, seed=seed)
-                result = simulate(scenario, controller, days=args.days, seed=seed, bound=args.bound,
+                result = simulate(scenario, controller, seed=seed, bound=args.bound,
                                   noise=NoiseParameters.for_scenario(scenario, args.noise))
+                bar.clear()
+                warn_fallbacks(result.solver_log, f"{name} seed {seed}")
                 rows.append({"controller": name, "seed": seed, **result.kpis})
                 bar.update()
     runs = pd.DataFrame(rows)

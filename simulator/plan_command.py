@@ -61,8 +61,6 @@ def run_offline_study(args: argparse.Namespace, variants: list[str]) -> int:
     from optimizer.solvers import SolveOptions
     from scenarios import load_scenario
 
-    if args.out is not None and args.out.exists() and not args.force:
-        raise FileExistsError(f"{args.out} exists; pass --force to overwrite it")
     scenario = load_scenario(args.scenario)
     rich = load_scenario(args.compare_rich) if args.compare_rich else None
     options = SolveOptions(solver=args.solver, time_limit_s=args.time_limit, mip_gap=args.gap)
@@ -73,7 +71,7 @@ def run_offline_study(args: argparse.Namespace, variants: list[str]) -> int:
     if rich is not None and rich_table is not None:
         print(f"\n{rich.name}:")
         print(format_plan_table(rich_table))
-    if "joint" in table.index:
+    if "joint" in table.index and len(table) > 1:  # the findings compare joint with the other variants
         print("\nfindings:")
         for finding, holds, numbers in study_findings(table, rich_table):
             print(f"  [{'yes' if holds else 'NO '}] {finding}: {numbers}")

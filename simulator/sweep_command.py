@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from optimizer.defaults import MPC_DEFAULTS
+from simulator.commands import check_solver, non_negative_int, positive_number
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -49,16 +50,16 @@ def add_sweep_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
                         help="forecaster specs for the MPC controllers, separated by ';' (or by commas before a new "
                              "name: perfect,noisy:sigma_24h=0.1,rho=0.8,ets); default perfect")
     parser.add_argument("--seeds", help="e.g. 1-5 or 1,4,9 (default 1-3)")
-    parser.add_argument("--days", type=float, help="run length (default: the scenario's)")
+    parser.add_argument("--days", type=positive_number, help="run length (default: the scenario's)")
     parser.add_argument("--scenario-variant", action="append", dest="variants", metavar="[NAME:]FIELD=VALUE,...",
                         help="a scenario variant (repeat for several), e.g. rich:generation_scale=2 or "
                              "carbon.price_usd_per_tco2=60; 'base' = no overrides (default: base only)")
     parser.add_argument("--solver", choices=("highs", "gurobi", "auto"))
-    parser.add_argument("--time-limit", type=float,
+    parser.add_argument("--time-limit", type=positive_number,
                         help=f"seconds per MPC solve (default {MPC_DEFAULTS.time_limit_s:g})")
     parser.add_argument("--bound", action="store_true", default=None,
                         help="also solve each run's perfect-information bound (regret_usd)")
-    parser.add_argument("--workers", type=int, default=2,
+    parser.add_argument("--workers", type=non_negative_int, default=2,
                         help="worker processes (default 2; 0 = one after the other in this process)")
     parser.add_argument("--dask", metavar="local|tcp://HOST:PORT",
                         help="run on Dask: 'local' starts a LocalCluster of --workers processes; an address "
@@ -74,9 +75,11 @@ def run_sweep(args: argparse.Namespace) -> int:
     if args.workers < 0:
         raise UserError(f"--workers must be 0 or more, got {args.workers}")
     if args.dask is not None and args.dask != "local" and "://" not in args.dask:
-        raise UserError(f"--dask: give 'local' or a scheduler address like tcp://host:8786, got {args.dask!r}")
+        raise UserError(f"--dask: give 'local' or a scheduler address like tcp://host:8786, got {args.dask[:80]!r}")
     try:
         grid = _grid(args)
+        scenarios = grid.scenarios()  # every variant checked, over --days, before any run
+        check_solver(next(iter(scenarios.values())), list(grid.controllers), grid.solver)
         return _run(grid, args)
     except SweepSpecError as error:
         raise UserError(str(error)) from None
