@@ -331,6 +331,29 @@ def load_scenario(path: str | Path) -> Scenario:
     return parse_scenario(data, path_text, base_dir=path.resolve().parent)
 
 
+def with_days(scenario: Scenario, days: float | None) -> Scenario:
+    """The scenario with its run length replaced, validated again like a loaded file.
+
+    Every rule of :func:`scenarios.io.check_scenario` is checked over the new length (whole
+    control intervals, series covering the longer run, jobs released within it), so a bad
+    ``--days`` fails here with one :class:`ScenarioError`, before any simulation starts. The
+    carbon budget covers the whole run, so it is scaled in proportion to the new length.
+    """
+    if days is None or days == scenario.run.days:
+        return scenario
+    data = scenario.model_dump(mode="python")
+    data["run"]["days"] = days
+    if data["carbon"].get("budget_tco2") is not None:
+        data["carbon"]["budget_tco2"] = data["carbon"]["budget_tco2"] * days / scenario.run.days
+    source = f"{scenario.name} with --days {days:g}"
+    try:
+        changed = Scenario.model_validate(data)
+    except ValidationError as error:  # only the length changed: the problem is the length
+        raise ScenarioError(source, "run.days", validation_error(source, error).reason) from None
+    check_scenario(changed, source, releases_within_run=False)  # a shorter run leaves late jobs out
+    return changed
+
+
 def scenario_to_dict(scenario: Scenario) -> dict:
     """Plain-data form of a scenario (TOML-compatible: no None values)."""
     return scenario.model_dump(mode="python", exclude_none=True)

@@ -225,7 +225,7 @@ def run_run(args: argparse.Namespace) -> int:
     began = time.perf_counter()
     check_output(args.out, args.force, "result folder")
     from scenarios import load_scenario
-    from simulator.run import with_days
+    from scenarios.io import with_days
 
     scenario = with_days(load_scenario(args.scenario), args.days)  # --days re-checks every rule
     seed = scenario.run.seed if args.seed is None else args.seed
@@ -306,7 +306,7 @@ def run_compare(args: argparse.Namespace) -> int:
     seeds = parse_seeds(args.seeds)
     check_output(args.out, args.force, "KPI table")
     from scenarios import load_scenario
-    from simulator.run import with_days
+    from scenarios.io import with_days
 
     scenario = with_days(load_scenario(args.scenario), args.days)  # --days re-checks every rule
     check_forecast(args.forecast)

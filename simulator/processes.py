@@ -32,7 +32,6 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.signal import lfilter
 
 from scenarios.arrays import SIGNALS, Fleet, base_load_mw, nominal_signals
 from scenarios.schema import Scenario, TrainingJob
@@ -100,6 +99,8 @@ def ar1_path(rng: np.random.Generator, n: int, rho_per_step: float) -> np.ndarra
         return shocks
     gain = np.sqrt(max(0.0, 1.0 - rho_per_step**2))
     # y_t = gain e_t + rho y_{t-1}; the initial state makes y_0 = e_0 (a stationary start)
+    from scipy.signal import lfilter  # here: scipy.signal (and scipy.stats with it) costs ~0.5 s to import
+
     path, _ = lfilter([gain], [1.0, -rho_per_step], shocks, zi=[(1.0 - gain) * shocks[0]])
     return path
 

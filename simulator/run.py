@@ -11,13 +11,12 @@ from importlib.metadata import PackageNotFoundError, requires, version
 
 import numpy as np
 import pandas as pd
-from pydantic import ValidationError
 
 from forecasts import Forecaster, OracleForecaster
 from optimizer.control import Controller
 from optimizer.solvers import SolveOptions
 from scenarios.arrays import SIGNALS, Fleet, build_fleet
-from scenarios.io import ScenarioError, check_scenario, dump_scenario, validation_error
+from scenarios.io import dump_scenario, with_days
 from scenarios.schema import Scenario
 from scenarios.timebase import days_to_hours, minutes_to_hours, whole_steps
 from simulator._engine import ClosedLoop
@@ -25,29 +24,6 @@ from simulator.accounting import AccountingConstants, realised_kpis
 from simulator.processes import NoiseParameters, realise_signals, submit_jobs
 from simulator.records import RawRun
 from simulator.results import RunResult
-
-
-def with_days(scenario: Scenario, days: float | None) -> Scenario:
-    """The scenario with its run length replaced, validated again like a loaded file.
-
-    Every rule of :func:`scenarios.io.check_scenario` is checked over the new length (whole
-    control intervals, series covering the longer run, jobs released within it), so a bad
-    ``--days`` fails here with one :class:`ScenarioError`, before any simulation starts. The
-    carbon budget covers the whole run, so it is scaled in proportion to the new length.
-    """
-    if days is None or days == scenario.run.days:
-        return scenario
-    data = scenario.model_dump(mode="python")
-    data["run"]["days"] = days
-    if data["carbon"].get("budget_tco2") is not None:
-        data["carbon"]["budget_tco2"] = data["carbon"]["budget_tco2"] * days / scenario.run.days
-    source = f"{scenario.name} with --days {days:g}"
-    try:
-        changed = Scenario.model_validate(data)
-    except ValidationError as error:  # only the length changed: the problem is the length
-        raise ScenarioError(source, "run.days", validation_error(source, error).reason) from None
-    check_scenario(changed, source, releases_within_run=False)  # a shorter run leaves late jobs out
-    return changed
 
 
 def _horizon_hours(controller: Controller, scenario: Scenario) -> float:

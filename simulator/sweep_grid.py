@@ -321,7 +321,7 @@ class SweepGrid:
     def scenarios(self) -> dict[str, Scenario]:
         """The scenario of every variant (loaded and validated; bad input fails here, before any run)."""
         from scenarios import load_scenario
-        from simulator.run import with_days
+        from scenarios.io import with_days
 
         base = load_scenario(self.scenario)
         out = {}
