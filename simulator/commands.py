@@ -230,6 +230,7 @@ def run_run(args: argparse.Namespace) -> int:
     scenario = with_days(load_scenario(args.scenario), args.days)  # --days re-checks every rule
     seed = scenario.run.seed if args.seed is None else args.seed
     check_forecast(args.forecast)
+    check_solver(scenario, [args.controller], args.solver)
     print(f"{scenario.name}: {args.controller}, {scenario.run.days:g} days, seed {seed}; simulating ...",
           file=sys.stderr, flush=True)
     from simulator import make_controller, simulate
@@ -237,7 +238,6 @@ def run_run(args: argparse.Namespace) -> int:
 
     controller = make_controller(args.controller, scenario, forecast=args.forecast, solver=args.solver,
                                  time_limit_s=args.time_limit, seed=seed)
-    check_solver(scenario, [args.controller], args.solver)
     noise = NoiseParameters.for_scenario(scenario, args.noise)
     result = simulate(scenario, controller, seed=seed, progress=True, bound=args.bound, noise=noise)
     wall = time.perf_counter() - began
