@@ -17,15 +17,16 @@ reference to the source frame, so nothing it exposes can reach the future. Only 
 from __future__ import annotations
 
 import logging
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
+from statistics import NormalDist
 from typing import ClassVar
 
 import numpy as np
 import pandas as pd
-from scipy.special import ndtri  # = scipy.stats.norm.ppf, without importing scipy.stats (~0.8 s)
 
 from forecasts.params import format_params, resolve_params
 from forecasts.timegrid import (
@@ -75,8 +76,14 @@ def clip_to_signal_range(signal: str, values: np.ndarray) -> np.ndarray:
 
 @lru_cache(maxsize=256)
 def gaussian_quantile(level: float) -> float:
-    """The standard normal quantile z_q (cached: scipy's ppf costs ~50 µs per call)."""
-    return float(ndtri(level))
+    """The standard normal quantile z_q (±inf at 0 and 1; NaN outside [0, 1]).
+
+    :class:`statistics.NormalDist` (Wichura's AS241, accurate to about 1e-16) instead of
+    ``scipy.stats.norm.ppf``, whose import costs ~0.8 s at every start of ``aidc``.
+    """
+    if not 0.0 < level < 1.0:
+        return {0.0: -math.inf, 1.0: math.inf}.get(level, math.nan)
+    return NormalDist().inv_cdf(level)
 
 
 class HistoryView:
