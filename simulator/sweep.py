@@ -501,6 +501,24 @@ def _run_on_pool(tasks: list[Task], folder: str, workers: int,
     pool.shutdown(wait=True)
 
 
+@contextmanager
+def _ctrl_c_ignored() -> Iterator[None]:
+    """SIGINT ignored while child processes start, so that they inherit it ignored (a Python
+    handler would not survive their exec). A Ctrl-C in that moment (the cluster's start, about
+    2 s) is lost; one after it stops the sweep."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _ignore_ctrl_c() -> None:
     """Pool initializer: a worker leaves SIGINT to the driver (no traceback per worker on Ctrl-C)."""
     import signal
@@ -547,7 +565,9 @@ def _run_on_dask(tasks: list[Task], folder: str, address: str, workers: int,
     if client is not None:
         pass
     elif address == "local":
-        with workers_without_main_script():  # the workers start in the constructor
+        # the workers start in the constructor; they inherit an ignored SIGINT (Python keeps it
+        # ignored), so Ctrl-C reaches only this driver, which closes the cluster: no worker tracebacks
+        with workers_without_main_script(), _ctrl_c_ignored():
             cluster = LocalCluster(n_workers=max(workers, 1), threads_per_worker=1, processes=True,
                                    dashboard_address=None, silence_logs=logging.ERROR)
         client = Client(cluster)
