@@ -485,7 +485,7 @@ def _run_on_pool(tasks: list[Task], folder: str, workers: int,
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_ignore_ctrl_c)
     try:
-        with workers_without_main_script():  # the workers start on submit
+        with workers_without_main_script(), _ctrl_c_ignored():  # the workers start on submit
             futures = {pool.submit(execute_run, spec, scenario, folder): spec.run_id for spec, scenario in tasks}
         waiting = set(futures)
         while waiting:
