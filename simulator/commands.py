@@ -157,10 +157,12 @@ def check_solver(scenario: object, controllers: list[str], solver: str) -> None:
     ``auto`` may fall back to HiGHS and is not checked; a window that only later grows past the
     licence still falls back per step, counted in the KPI ``fallbacks`` and warned about on stderr.
     """
+    if solver != "gurobi":
+        return
     from simulator.controllers import MPC_VARIANTS
 
     variants = sorted({MPC_VARIANTS[name] for name in controllers if name in MPC_VARIANTS})
-    if solver != "gurobi" or not variants:
+    if not variants:
         return
     from optimizer.solvers import SolveOptions
     from optimizer.variants import InfeasibleWindow, run_variant
