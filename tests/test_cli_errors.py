@@ -267,6 +267,18 @@ def test_run_with_a_refused_gurobi_licence_stops_before_work(tmp_path: Path) -> 
     assert len(lines) == 1 and not (tmp_path / "run").exists()
 
 
+def test_fallback_steps_are_warned_about_and_counted(tmp_path: Path) -> None:
+    """An MPC run whose solves all end without a plan (a 0.1 ms limit) says so on stderr and in the KPIs."""
+    result = subprocess.run([*AIDC, "run", "paper-day", "--controller", "mpc", "--time-limit", "0.0001", "--days",
+                             "0.25"], capture_output=True, text=True, cwd=tmp_path, timeout=300,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("aidc: warning: ")]
+    assert len(warnings) == 1 and "6 of 6 control steps were decided by the fallback" in warnings[0]
+    (kpi,) = [line for line in result.stdout.splitlines() if line.split()[:1] == ["fallbacks"]]
+    assert kpi.split()[-1] == "6"
+
+
 # ---------------------------------------------------------------------------------------------
 # Ctrl-C
 
