@@ -138,8 +138,7 @@ def file_series_report(scenario: Scenario) -> list[str]:
 #: Largest magnitude of a series' values over the run (as :data:`scenarios.schema.MAX_POWER_MW`
 #: and its kin: far above real data, small enough for the solver's tolerances), by field suffix.
 SERIES_LIMITS: dict[str, float] = {
-    "ambient_temperature_c": 100.0,
-    "_availability": 1.0,
+    "ambient_temperature_c": 100.0,  # availabilities: [0, 1], checked above
     "price_usd_per_mwh": 1e5,
     "carbon_intensity_g_per_kwh": 1e4,
     "demand_req_per_s": 1e9,
