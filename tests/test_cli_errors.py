@@ -224,7 +224,8 @@ def test_closed_stdout_ends_quietly(tmp_path: Path) -> None:
                                stderr=subprocess.PIPE, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert process.stdout is not None and process.stderr is not None
     process.stdout.close()
-    stderr = process.stderr.read().decode()
+    with process.stderr:
+        stderr = process.stderr.read().decode()
     assert process.wait(timeout=300) == 141
     assert stderr == ""
 
