@@ -259,7 +259,8 @@ def exclusivity_needs(w: WindowInputs, o: ModelOptions) -> tuple[np.ndarray, np.
     S, T = fleet.n_sites, w.n_steps
     if o.exclusivity == "always" or o.formulation == "straightforward":
         return np.ones((S, T), bool), np.ones((S, T), bool), {}
-    grid = (w.export_price_usd_per_mwh > w.import_price_usd_per_mwh) & (
+    # 1e-9 USD/MWh: prices equal up to the rounding of series averaging give no arbitrage worth a binary
+    grid = (w.export_price_usd_per_mwh > w.import_price_usd_per_mwh + 1e-9) & (
         (fleet.import_limit_mw > 0) & (fleet.export_limit_mw > 0)
     )[:, None]
     generator_min = np.where(fleet.has_generator & o.generator, fleet.generator_min_mw, 0.0)

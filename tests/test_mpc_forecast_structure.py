@@ -35,7 +35,7 @@ def test_noisy_export_price_forecast_follows_the_import_price_forecast():
                                    rtol=0, atol=1e-9)
         # so export pays more than import only at a negative price, and only there can the
         # no-simultaneous-flow binary of the grid matter
-        arbitrage = w.export_price_usd_per_mwh > w.import_price_usd_per_mwh
+        arbitrage = w.export_price_usd_per_mwh > w.import_price_usd_per_mwh + 1e-9
         assert (w.import_price_usd_per_mwh[arbitrage] < 0).all()
         _, index = build_model(w)
         assert index.kept_binaries.get("Grid-mode", 0) == int(arbitrage.sum())

@@ -34,7 +34,7 @@ def expected_needs(w) -> tuple[np.ndarray, np.ndarray]:
     terminal value is negative. Written as a loop, independently of the model's vectorised rule."""
     f = w.fleet
     both = (f.import_limit_mw > 0) & (f.export_limit_mw > 0)
-    grid = (w.export_price_usd_per_mwh > w.import_price_usd_per_mwh) & both[:, None]
+    grid = (w.export_price_usd_per_mwh > w.import_price_usd_per_mwh + 1e-9) & both[:, None]
     fixed = w.pue * (f.idle_power_mw[:, None] + w.running_load()[1])
     S, T = grid.shape
     battery = np.zeros((S, T), bool)
