@@ -74,7 +74,8 @@ def reject_text_and_bool_for_numbers(model: type[BaseModel], value: object, info
     """
     field = model.model_fields.get(info.field_name or "")
     if field is not None and _is_number_annotation(field.annotation) and isinstance(value, str | bool):
-        shown = repr(value) if len(repr(value)) <= 60 else f"{repr(value)[:40]}... ({len(value):,} characters)"
+        text = repr(value)
+        shown = text if len(text) <= 60 else f"{text[:40]}... ({len(str(value)):,} characters)"
         raise ValueError(f"expected a number, got {type(value).__name__} {shown}")
     return value
 

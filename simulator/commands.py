@@ -11,7 +11,7 @@ import contextlib
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from optimizer.defaults import MPC_DEFAULTS
 
@@ -90,6 +90,53 @@ def gap_fraction(text: str) -> float:
     if not 0 <= value < 1:
         raise argparse.ArgumentTypeError(f"a relative gap must lie in [0, 1), got {value:g}")
     return value
+
+
+def fine_hours(text: str) -> float:
+    """argparse type: the MPC's fine-resolution hours, a positive number, or 0 / ``none`` for a
+    full-resolution horizon (returned as 0.0)."""
+    if text.strip().lower() in ("none", "full"):
+        return 0.0
+    value = _finite(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be positive (0 or 'none' = full resolution), got {value:g}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text[:40]!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
+def add_mpc_arguments(parser: argparse.ArgumentParser, defaults: bool) -> None:
+    """The MPC's settings as options (run, compare, sweep). With ``defaults`` False every option
+    defaults to None (a sweep's grid file or :data:`optimizer.defaults.MPC_DEFAULTS` decide)."""
+    d = MPC_DEFAULTS
+    fine = "4 h" if d.fine_hours == 4.0 else f"{d.fine_hours} h"
+    parser.add_argument("--time-limit", type=positive_number, default=d.time_limit_s if defaults else None,
+                        help=f"seconds per MPC solve, a safety net (default {d.time_limit_s:g})")
+    parser.add_argument("--gap", type=gap_fraction, default=d.mip_gap if defaults else None,
+                        help=f"relative MIP gap of an MPC window, certified against its LP bound "
+                             f"(default {d.mip_gap:g})")
+    parser.add_argument("--horizon-hours", type=positive_number,
+                        help="MPC horizon in hours (default: the scenario's run.horizon_hours)")
+    parser.add_argument("--fine-hours", type=fine_hours, default=(d.fine_hours or 0.0) if defaults else None,
+                        help=f"hours of control-interval steps at the start of the MPC horizon, coarse steps after; "
+                             f"0 or 'none' = full resolution (default {fine})")
+    parser.add_argument("--coarse-factor", type=positive_int,
+                        help=f"control intervals per coarse step (default: steps of {d.coarse_step_hours:g} h)")
+
+
+def mpc_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """``make_controller`` keyword arguments from the options of :func:`add_mpc_arguments`."""
+    return {"time_limit_s": args.time_limit, "mip_gap": args.gap, "horizon_hours": args.horizon_hours,
+            "fine_hours": args.fine_hours or None, "coarse_factor": args.coarse_factor}
 
 
 def seed_number(text: str) -> int:
@@ -195,8 +242,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
                         help="forecaster spec for MPC controllers, e.g. perfect, noisy:sigma_24h=0.2, ets "
                              "(default perfect)")
     parser.add_argument("--solver", choices=("highs", "gurobi", "auto"), default="highs")
-    parser.add_argument("--time-limit", type=positive_number, default=MPC_DEFAULTS.time_limit_s,
-                        help=f"seconds per MPC solve (default {MPC_DEFAULTS.time_limit_s:g})")
+    add_mpc_arguments(parser, defaults=True)
     parser.add_argument("--days", type=positive_number, help="run length (default: the scenario's)")
     parser.add_argument("--noise", choices=("on", "off"),
                         help="realisation noise on traffic, weather and prices; off replays the series exactly "
@@ -239,7 +285,7 @@ def run_run(args: argparse.Namespace) -> int:
     from simulator.processes import NoiseParameters
 
     controller = make_controller(args.controller, scenario, forecast=args.forecast, solver=args.solver,
-                                 time_limit_s=args.time_limit, seed=seed)
+                                 seed=seed, **mpc_settings(args))
     noise = NoiseParameters.for_scenario(scenario, args.noise)
     result = simulate(scenario, controller, seed=seed, progress=True, bound=args.bound, noise=noise)
     wall = time.perf_counter() - began
@@ -324,7 +370,7 @@ def run_compare(args: argparse.Namespace) -> int:
         for seed in seeds:
             for name in controllers:
                 controller = make_controller(name, scenario, forecast=args.forecast, solver=args.solver,
-                                             time_limit_s=args.time_limit, seed=seed)
+                                             seed=seed, **mpc_settings(args))
                 result = simulate(scenario, controller, seed=seed, bound=args.bound,
                                   noise=NoiseParameters.for_scenario(scenario, args.noise))
                 bar.clear()

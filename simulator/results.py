@@ -51,7 +51,7 @@ class RunResult:
     plans: list = field(default_factory=list, repr=False)  # PlanRecord (time_h, plan) per control step; not saved
 
     def save(self, folder: str | Path, force: bool = False,
-             extras: Callable[[Path], None] | None = None) -> Path:
+             extras: Callable[[Path], object] | None = None) -> Path:
         """Write the result folder atomically (a temporary folder next to it, then a rename).
 
         An existing folder is refused unless ``force``. ``extras(temporary_folder)`` may add files

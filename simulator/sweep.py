@@ -55,9 +55,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-from optimizer.defaults import MPC_DEFAULTS
+from typing import TYPE_CHECKING, Any
 
 # the grid, re-exported: ``from simulator.sweep import SweepGrid, run_sweep``
 from simulator.sweep_grid import (  # noqa: F401
@@ -117,9 +115,7 @@ def execute_run(spec: RunSpec, scenario: Scenario, sweep_folder: str) -> dict[st
         raise RuntimeError(f"{FAIL_HOOK}={hook}: failing run {spec.run_id} on purpose")
     began = time.perf_counter()
     controller = make_controller(spec.controller, scenario, forecast=spec.forecast or "perfect",
-                                 solver=spec.solver or "highs",
-                                 time_limit_s=spec.time_limit_s or MPC_DEFAULTS.time_limit_s,
-                                 mip_gap=spec.mip_gap or MPC_DEFAULTS.mip_gap, seed=spec.seed)
+                                 solver=spec.solver or "highs", seed=spec.seed, **spec.mpc_settings())
     result = simulate(scenario, controller, days=spec.days, seed=spec.seed, bound=spec.bound)
     staging = Path(sweep_folder) / ".staging" / f"{spec.run_id}.{uuid.uuid4().hex[:8]}"
     result.save(staging)
@@ -395,7 +391,7 @@ def run_sweep(
 
 
 def _run_in_folder(grid: SweepGrid, folder: Path, specs: list[RunSpec], scenarios: Mapping[str, Scenario],
-                   workers: int, dask: str | None, client: object, progress: bool, began: float) -> SweepOutcome:
+                   workers: int, dask: str | None, client: Any, progress: bool, began: float) -> SweepOutcome:
     check_folder(folder)
     with _Lock(folder):
         clean_folder(folder)
@@ -542,7 +538,7 @@ def _stop_pool(pool: object) -> None:
         process.join(timeout=5)
 
 
-def _connect(address: str) -> object:
+def _connect(address: str) -> Any:
     """A Dask client of the scheduler at ``address`` (``tcp://host:port``); one-line errors."""
     from distributed import Client
 
@@ -555,7 +551,7 @@ def _connect(address: str) -> object:
 
 
 def _run_on_dask(tasks: list[Task], folder: str, address: str, workers: int,
-                 done: Callable[[str, BaseException | None], None], client: object = None) -> None:
+                 done: Callable[[str, BaseException | None], None], client: Any = None) -> None:
     import logging
 
     from distributed import Client, LocalCluster, as_completed

@@ -10,8 +10,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from optimizer.defaults import MPC_DEFAULTS
-from simulator.commands import check_solver, non_negative_int, positive_number
+from simulator.commands import add_mpc_arguments, check_solver, non_negative_int, positive_number
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -55,8 +54,7 @@ def add_sweep_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
                         help="a scenario variant (repeat for several), e.g. rich:generation_scale=2 or "
                              "carbon.price_usd_per_tco2=60; 'base' = no overrides (default: base only)")
     parser.add_argument("--solver", choices=("highs", "gurobi", "auto"))
-    parser.add_argument("--time-limit", type=positive_number,
-                        help=f"seconds per MPC solve (default {MPC_DEFAULTS.time_limit_s:g})")
+    add_mpc_arguments(parser, defaults=False)
     parser.add_argument("--bound", action="store_true", default=None,
                         help="also solve each run's perfect-information bound (regret_usd)")
     parser.add_argument("--workers", type=non_negative_int, default=2,
@@ -97,6 +95,10 @@ def _grid(args: argparse.Namespace) -> SweepGrid:
         "days": args.days,
         "solver": args.solver,
         "time_limit_s": args.time_limit,
+        "mip_gap": args.gap,
+        "horizon_hours": args.horizon_hours,
+        "fine_hours": args.fine_hours,  # 0.0 = full resolution; None = not given
+        "coarse_factor": args.coarse_factor,
         "bound": args.bound,
         "variants": [ScenarioVariant.parse(text) for text in args.variants] if args.variants else None,
     }

@@ -181,6 +181,17 @@ class RunSpec:
     time_limit_s: float | None
     mip_gap: float | None
     bound: bool
+    horizon_hours: float | None = None  # None: the scenario's
+    fine_hours: float | None = None  # 0: full resolution
+    coarse_factor: int | None = None
+
+    def mpc_settings(self) -> dict[str, Any]:
+        """``make_controller`` keyword arguments of the MPC's settings (defaults where not set)."""
+        return {"time_limit_s": self.time_limit_s or MPC_DEFAULTS.time_limit_s,
+                "mip_gap": MPC_DEFAULTS.mip_gap if self.mip_gap is None else self.mip_gap,
+                "horizon_hours": self.horizon_hours,
+                "fine_hours": MPC_DEFAULTS.fine_hours if self.fine_hours is None else (self.fine_hours or None),
+                "coarse_factor": self.coarse_factor}
 
     @property
     def run_id(self) -> str:
@@ -213,6 +224,9 @@ class SweepGrid:
     time_limit_s: float = MPC_DEFAULTS.time_limit_s
     mip_gap: float = MPC_DEFAULTS.mip_gap
     bound: bool = False
+    horizon_hours: float | None = None  # None: the scenario's
+    fine_hours: float = MPC_DEFAULTS.fine_hours or 0.0  # 0: full resolution
+    coarse_factor: int | None = None  # None: steps of MPC_DEFAULTS.coarse_step_hours
 
     def __post_init__(self) -> None:
         from simulator.controllers import CONTROLLERS
@@ -234,6 +248,14 @@ class SweepGrid:
             raise SweepSpecError(f"solver: unknown {self.solver!r}; choose from highs, gurobi, auto")
         if not self.time_limit_s > 0:
             raise SweepSpecError(f"time_limit_s must be positive, got {self.time_limit_s:g}")
+        if not 0 <= self.mip_gap < 1:
+            raise SweepSpecError(f"mip_gap must lie in [0, 1), got {self.mip_gap:g}")
+        if self.horizon_hours is not None and not self.horizon_hours > 0:
+            raise SweepSpecError(f"horizon_hours must be positive, got {self.horizon_hours:g}")
+        if not self.fine_hours >= 0:
+            raise SweepSpecError(f"fine_hours must be positive (0 = full resolution), got {self.fine_hours:g}")
+        if self.coarse_factor is not None and (self.coarse_factor != int(self.coarse_factor) or self.coarse_factor < 1):
+            raise SweepSpecError(f"coarse_factor must be a whole number >= 1, got {self.coarse_factor}")
         self._check_forecasts()
 
     def _check_forecasts(self) -> None:
@@ -250,7 +272,8 @@ class SweepGrid:
         """A grid from a small TOML file; ``overrides`` (not None) replace its keys.
 
         ``scenario``, ``controllers``, ``forecasts``, ``seeds`` (list or ``"1-5"``), ``days``,
-        ``solver``, ``time_limit_s``, ``mip_gap``, ``bound``, and a table ``[variants]`` of
+        ``solver``, ``time_limit_s``, ``mip_gap``, ``horizon_hours``, ``fine_hours`` (0 = a
+        full-resolution horizon), ``coarse_factor``, ``bound``, and a table ``[variants]`` of
         named override tables (``rich = { generation_scale = 2.0 }``; ``base = {}``). A relative
         scenario path is taken relative to the TOML file.
         """
@@ -268,7 +291,7 @@ class SweepGrid:
     def from_mapping(cls, data: Mapping[str, object], where: str = "grid", base_dir: Path | None = None) -> SweepGrid:
         """A grid from a mapping with the keys of :meth:`from_toml`."""
         known = {"scenario", "controllers", "forecasts", "seeds", "variants", "days", "solver", "time_limit_s",
-                 "mip_gap", "bound"}
+                 "mip_gap", "bound", "horizon_hours", "fine_hours", "coarse_factor"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise SweepSpecError(f"{where}: unknown key(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
@@ -299,9 +322,12 @@ class SweepGrid:
                                         else _names(forecasts, f"{where}: forecasts"))
         if "seeds" in data:
             kwargs["seeds"] = tuple(parse_seeds(data["seeds"]))
-        for key in ("days", "time_limit_s", "mip_gap"):
+        for key in ("days", "time_limit_s", "mip_gap", "horizon_hours", "fine_hours", "coarse_factor"):
             if data.get(key) is not None:
                 kwargs[key] = _number(data[key], f"{where}: {key}")
+        factor = kwargs.get("coarse_factor")
+        if isinstance(factor, float) and factor.is_integer():
+            kwargs["coarse_factor"] = int(factor)
         if "solver" in data:
             kwargs["solver"] = str(data["solver"])
         if "bound" in data:
@@ -316,6 +342,7 @@ class SweepGrid:
             "scenario": self.scenario, "controllers": list(self.controllers), "forecasts": list(self.forecasts),
             "seeds": list(self.seeds), "variants": {v.name: v.to_dict() for v in self.variants}, "days": self.days,
             "solver": self.solver, "time_limit_s": self.time_limit_s, "mip_gap": self.mip_gap, "bound": self.bound,
+            "horizon_hours": self.horizon_hours, "fine_hours": self.fine_hours, "coarse_factor": self.coarse_factor,
         }
 
     def scenarios(self) -> dict[str, Scenario]:
@@ -351,6 +378,9 @@ class SweepGrid:
                             days=None if self.days is None else float(self.days),
                             solver=self.solver if mpc else None, time_limit_s=self.time_limit_s if mpc else None,
                             mip_gap=self.mip_gap if mpc else None, bound=self.bound,
+                            horizon_hours=self.horizon_hours if mpc else None,
+                            fine_hours=self.fine_hours if mpc else None,
+                            coarse_factor=self.coarse_factor if mpc else None,
                         ))
         return specs
 

@@ -74,3 +74,26 @@ def test_compare_table_layout():
     table = compare_table(runs, ["b", "a"]).splitlines()
     assert table[0].split() == ["KPI", "b", "a"]
     assert table[1].split()[-3:] == ["11", "±", "1"] and "7 ± 0" in table[1]
+
+
+def test_run_takes_the_mpc_settings_and_records_them(tmp_path, capsys):
+    """--gap, --time-limit, --horizon-hours, --fine-hours, --coarse-factor reach the controller (manifest)."""
+    fleet = tmp_path / "fleet"
+    code = main(["run", "fleet-10", "--controller", "mpc", "--days", "0.125", "--seed", "1", "--gap", "0.01",
+                 "--time-limit", "7", "--horizon-hours", "6", "--fine-hours", "1", "--coarse-factor", "2",
+                 "--out", str(fleet)])
+    assert code == 0, capsys.readouterr().err
+    config = RunResult.load(fleet).manifest["controller"]
+    assert config["mip_gap"] == 0.01 and config["time_limit_s"] == 7 and config["horizon_hours"] == 6
+    assert config["fine_hours"] == 1 and config["coarse_factor"] == 2
+    full = tmp_path / "full"
+    assert main(["run", "fleet-10", "--controller", "mpc", "--days", "0.125", "--seed", "1", "--fine-hours", "none",
+                 "--out", str(full)]) == 0
+    config = RunResult.load(full).manifest["controller"]
+    assert config["fine_hours"] is None and config["coarse_factor"] is None and config["mip_gap"] == 0.005
+    for bad, reason in ((["--gap", "1.5"], "--gap"), (["--fine-hours", "-2"], "--fine-hours"),
+                        (["--coarse-factor", "0"], "--coarse-factor"), (["--horizon-hours", "0"], "--horizon-hours")):
+        capsys.readouterr()
+        code = main(["run", "paper-day", "--controller", "mpc", *bad])
+        error = capsys.readouterr().err
+        assert code == 2 and error.startswith("aidc: error: ") and reason in error and error.count("\n") == 1

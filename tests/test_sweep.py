@@ -287,3 +287,21 @@ def test_the_readme_grid_example_is_a_valid_grid():
     specs = grid.runs()
     assert len(specs) == 2 * (2 * 3 * 5 + 2 * 5)  # variants x (MPCs x forecasts x seeds + heuristics x seeds)
     assert {s.variant for s in specs} == {"base", "rich"}
+
+
+def test_grid_carries_the_mpc_settings_into_each_mpc_run():
+    from optimizer.defaults import MPC_DEFAULTS
+    from simulator.sweep import SweepGrid, SweepSpecError
+
+    grid = SweepGrid.from_mapping({"scenario": "paper-day", "controllers": "mpc,greedy", "seeds": "1",
+                                   "mip_gap": 0.01, "horizon_hours": 12, "fine_hours": 0, "coarse_factor": 2.0})
+    mpc, greedy = grid.runs()
+    assert mpc.mpc_settings() == {"time_limit_s": MPC_DEFAULTS.time_limit_s, "mip_gap": 0.01, "horizon_hours": 12,
+                                  "fine_hours": None, "coarse_factor": 2}
+    assert greedy.fine_hours is None and greedy.mip_gap is None
+    default = SweepGrid.from_mapping({"scenario": "paper-day", "controllers": "mpc", "seeds": "1"}).runs()[0]
+    assert default.mpc_settings()["fine_hours"] == MPC_DEFAULTS.fine_hours
+    assert default.run_id != mpc.run_id
+    for key, value in (("mip_gap", 1.0), ("fine_hours", -1), ("coarse_factor", 1.5), ("horizon_hours", 0)):
+        with pytest.raises(SweepSpecError, match=key):
+            SweepGrid.from_mapping({"scenario": "paper-day", key: value})
