@@ -23,6 +23,7 @@ from optimizer.variants import InfeasibleWindow, run_variant
 from optimizer.window import JobBatch, RunningJobs, WindowInputs, coarsen, job_batch, window_inputs
 from scenarios.arrays import Fleet
 from scenarios.schema import Scenario
+from scenarios.timebase import minutes_to_hours, whole_steps
 
 
 def paced_budget(scenario: Scenario, observation: Observation, window_h: float) -> float | None:
@@ -136,8 +137,8 @@ class MPCController(Controller):
             return 1
         if self.coarse_factor is not None:
             return self.coarse_factor
-        interval_h = self.scenario.run.control_interval_minutes / 60.0
-        return max(int(round(MPC_DEFAULTS.coarse_step_hours / interval_h)), 1)
+        interval_h = minutes_to_hours(self.scenario.run.control_interval_minutes)
+        return max(whole_steps(MPC_DEFAULTS.coarse_step_hours, interval_h), 1)
 
     def _horizon_hours(self) -> float:
         return self.horizon_hours if self.horizon_hours is not None else self.scenario.run.horizon_hours
@@ -145,9 +146,9 @@ class MPCController(Controller):
     def window(self, observation: Observation) -> WindowInputs:
         """The window this observation gives: forecasts, state, paced budget."""
         interval = observation.interval_h
-        steps = int(round(self._horizon_hours() / interval))
+        steps = whole_steps(self._horizon_hours(), interval)
         if self.shrink_at_run_end:
-            steps_left = int(round((observation.run_hours - observation.elapsed_h) / interval))
+            steps_left = whole_steps(observation.run_hours - observation.elapsed_h, interval)
             steps = max(min(steps, steps_left), 1)
         signals = forecast_signals(self.forecaster, observation, steps, self.scenario)
         jobs = (
@@ -162,7 +163,7 @@ class MPCController(Controller):
         factor = self._coarse_factor()
         if self.fine_hours is None or factor <= 1:
             return window
-        return coarsen(window, int(round(self.fine_hours / interval)), factor)
+        return coarsen(window, whole_steps(self.fine_hours, interval), factor)
 
     def decide(self, observation: Observation) -> Setpoints:
         began = time.perf_counter()
@@ -195,7 +196,7 @@ class MPCController(Controller):
     def _fallback(self, observation: Observation, queued: set[str]) -> Setpoints:
         if self.previous is not None:
             w, plan, issued_h = self.previous
-            base_step = int(round((observation.elapsed_h - issued_h) / observation.interval_h))
+            base_step = whole_steps(observation.elapsed_h - issued_h, observation.interval_h)
             matching = np.flatnonzero(w.step_offset == base_step)  # a coarse step has no exact start
             if base_step > 0 and len(matching):
                 setpoints = setpoints_from_plan(w, plan, int(matching[0]), queued)

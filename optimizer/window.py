@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from scenarios.arrays import Fleet, base_load_mw, build_fleet, nominal_signals
-from scenarios.schema import Scenario, TrainingJob
+from scenarios.schema import Scenario, Site, TrainingJob
 from scenarios.timebase import days_to_hours, minutes_to_hours, whole_steps
 
 
@@ -309,10 +309,13 @@ def window_inputs(
     )
 
 
-def _has_base_load(site: object) -> bool:
+def _has_base_load(site: Site) -> bool:
     """False only for the default: a constant zero base load."""
-    spec = site.base_load_mw  # type: ignore[attr-defined]
-    return not (getattr(spec, "shape", None) == "constant" and spec.mean * spec.scale + spec.offset == 0.0)
+    from scenarios.series import GeneratedSeries
+
+    spec = site.base_load_mw
+    return not (isinstance(spec, GeneratedSeries) and spec.shape == "constant"
+                and spec.mean * spec.scale + spec.offset == 0.0)
 
 
 def offline_inputs(scenario: Scenario, step_hours: float | None = None) -> WindowInputs:

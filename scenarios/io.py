@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from scenarios.schema import Scenario
 from scenarios.series import SIGNAL_RULES, resolve_series
+from scenarios.timebase import days_to_hours, minutes_to_hours, whole_steps
 
 
 class ScenarioError(ValueError):
@@ -222,7 +223,7 @@ def check_scenario(scenario: Scenario, source: str = "<scenario>", releases_with
     check_supply(scenario, source)
     # Series: resolvable over the run (coverage, dataset keys) and free of NaN.
     start = scenario.run.start
-    n_steps = int(round(scenario.run.days * 24))
+    n_steps = whole_steps(days_to_hours(scenario.run.days), 1.0)
     for field, spec, longitude in series_fields(scenario):
         try:
             values = resolve_series(spec, start, n_steps, 1.0, longitude_deg=longitude,  # type: ignore[arg-type]  # a series field
@@ -254,8 +255,8 @@ def check_supply(scenario: Scenario, source: str = "<scenario>") -> None:
     Raises :class:`ScenarioError` naming ``sites[i].base_load_mw``, the tick and the bound
     (``sites[i].idle_power_mw`` when the idle load alone is too much).
     """
-    tick_h = scenario.run.plant_tick_minutes / 60.0
-    n_ticks = int(round(scenario.run.days * 24 / tick_h))
+    tick_h = minutes_to_hours(scenario.run.plant_tick_minutes)
+    n_ticks = whole_steps(days_to_hours(scenario.run.days), tick_h)
     start = scenario.run.start
     for i, site in enumerate(scenario.sites):
         parts = {

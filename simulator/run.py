@@ -46,7 +46,25 @@ def _versions() -> dict[str, str]:
             out[package] = version(package)
         except PackageNotFoundError:
             out[package] = "not installed"
+    out["aidc_git_commit"] = _git_commit()
     return out
+
+
+def _git_commit() -> str:
+    """The commit of the aidc checkout that ran (with ``+dirty`` for uncommitted changes), or
+    ``unknown`` outside a git checkout: the version number alone does not change between commits."""
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{head}+dirty" if dirty else head
 
 
 def simulate(

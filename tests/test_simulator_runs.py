@@ -158,6 +158,11 @@ def test_manifest_records_what_reproduces_the_run(scenario, mpc_result):
 
     assert {"statsmodels", "scipy", "pydantic", "pyarrow"} <= set(manifest["versions"])
     assert manifest["versions"]["statsmodels"] == version("statsmodels")
+    # the commit of the code that ran (this checkout is a git clone in development and CI)
+    import re
+
+    commit = manifest["versions"]["aidc_git_commit"]
+    assert commit == "unknown" or re.fullmatch(r"[0-9a-f]{40}(\+dirty)?", commit), commit
     assert manifest["noise"]["demand_day_sigma"] == 0.1
     assert manifest["wall_start"] <= manifest["wall_end"]
 
