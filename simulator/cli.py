@@ -314,6 +314,8 @@ def main(argv: list[str] | None = None) -> int:
     usage error or a user error (:func:`is_user_error`); ``aidc: interrupted`` and 130 on Ctrl-C;
     no message and 141 when stdout is closed early. Anything else is a bug and keeps its traceback.
     """
+    if sys.stdout is None:  # started with stdout closed (`aidc ... >&-`): print nowhere, like a closed pipe
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (lives as long as the process)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

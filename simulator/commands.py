@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+    from scenarios import Scenario
+
 CONTROLLER_NAMES = ("mpc", "mpc-compute-only", "mpc-energy-only", "greedy", "local")  # simulator.CONTROLLERS
 #: KPIs in the tables of ``run`` and ``compare``: (key, label, format)
 MAIN_KPIS = (
@@ -137,6 +139,15 @@ def add_mpc_arguments(parser: argparse.ArgumentParser, defaults: bool) -> None:
                         help=f"control intervals per coarse step (default: steps of {d.coarse_step_hours:g} h)")
 
 
+def check_mpc_settings(scenario: Scenario, args: argparse.Namespace) -> None:
+    """Refuse, before any work, MPC options that cannot fit the scenario (one-line error)."""
+    from simulator.controllers import horizon_problem
+
+    problem = horizon_problem(scenario, args.horizon_hours) if args.horizon_hours is not None else None
+    if problem:
+        raise _user_error(f"--horizon-hours: {problem}")
+
+
 def mpc_settings(args: argparse.Namespace) -> dict[str, Any]:
     """``make_controller`` keyword arguments from the options of :func:`add_mpc_arguments`."""
     return {"time_limit_s": args.time_limit, "mip_gap": args.gap, "horizon_hours": args.horizon_hours,
@@ -175,6 +186,12 @@ def check_output(path: Path | None, force: bool, what: str = "output") -> None:
         raise IsADirectoryError(f"{path}: is a folder; the {what} is a file and will not replace it")
     if path.exists() and not path.is_dir() and wants_folder:
         raise NotADirectoryError(f"{path}: is a file; the {what} will not replace it")
+    if path.exists() and wants_folder:
+        from simulator.results import replaceable_result_folder
+
+        if not replaceable_result_folder(path):
+            raise FileExistsError(f"{path}: not an aidc result folder (no manifest.json) and not empty; "
+                                  "--force replaces only result folders")
     parent = path.absolute().parent
     while not parent.exists():
         parent = parent.parent
@@ -276,6 +293,7 @@ def run_run(args: argparse.Namespace) -> int:
     scenario = with_days(load_scenario(args.scenario), args.days)  # --days re-checks every rule
     seed = scenario.run.seed if args.seed is None else args.seed
     check_forecast(args.forecast)
+    check_mpc_settings(scenario, args)
     check_solver(scenario, [args.controller], args.solver)
     print(f"{scenario.name}: {args.controller}, {scenario.run.days:g} days, seed {seed}; simulating ...",
           file=sys.stderr, flush=True)
@@ -356,6 +374,7 @@ def run_compare(args: argparse.Namespace) -> int:
 
     scenario = with_days(load_scenario(args.scenario), args.days)  # --days re-checks every rule
     check_forecast(args.forecast)
+    check_mpc_settings(scenario, args)
     check_solver(scenario, controllers, args.solver)
     import pandas as pd
     from tqdm import tqdm

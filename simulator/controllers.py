@@ -20,6 +20,16 @@ CONTROLLERS: dict[str, str] = {
 MPC_VARIANTS = {"mpc": "joint", "mpc-compute-only": "compute-only", "mpc-energy-only": "energy-only"}
 
 
+def horizon_problem(scenario: Scenario, horizon_hours: float) -> str | None:
+    """Why ``horizon_hours`` cannot be the MPC's horizon on ``scenario`` (not a positive whole
+    number of control intervals), or None."""
+    steps = horizon_hours * 60.0 / scenario.run.control_interval_minutes
+    if steps < 1 or abs(steps - round(steps)) > 1e-9:
+        return (f"horizon_hours ({horizon_hours:g}) must be a positive multiple of the control interval "
+                f"({scenario.run.control_interval_minutes:g} min)")
+    return None
+
+
 def make_controller(
     name: str,
     scenario: Scenario | None = None,
@@ -54,9 +64,9 @@ def make_controller(
     if time_limit_s <= 0:
         raise ValueError(f"time_limit_s must be positive, got {time_limit_s:g}")
     if scenario is not None and horizon_hours is not None:
-        steps = horizon_hours * 60.0 / scenario.run.control_interval_minutes
-        if steps < 1 or abs(steps - round(steps)) > 1e-9:
-            raise ValueError(f"horizon_hours ({horizon_hours:g}) must be a positive multiple of the control interval")
+        problem = horizon_problem(scenario, horizon_hours)
+        if problem:
+            raise ValueError(problem)
     options = SolveOptions(solver=solver, time_limit_s=time_limit_s, mip_gap=mip_gap,  # type: ignore[arg-type]  # solver checked above
                            deadline_s=1.5 * time_limit_s)
     return MPCController(make_forecaster(forecast, seed), variant=MPC_VARIANTS[name], horizon_hours=horizon_hours,

@@ -37,6 +37,14 @@ import pandas as pd
 FRAMES = ("ticks", "routing", "jobs", "solver_log", "events")
 
 
+
+def replaceable_result_folder(folder: Path) -> bool:
+    """True if ``folder`` may be replaced by a new result: an empty folder, or an aidc result
+    folder (it holds ``manifest.json``). Anything else is the user's and is never deleted."""
+    if not folder.is_dir() or folder.resolve() == Path.cwd().resolve():
+        return False
+    return (folder / "manifest.json").is_file() or not any(folder.iterdir())
+
 @dataclass
 class RunResult:
     """A closed-loop run (see the module docstring for the frames)."""
@@ -61,6 +69,9 @@ class RunResult:
         folder = Path(folder)
         if folder.exists() and not force:
             raise FileExistsError(f"{folder}: result folder exists; pass force=True (--force) to replace it")
+        if folder.exists() and not replaceable_result_folder(folder):
+            raise FileExistsError(f"{folder}: not an aidc result folder (no manifest.json) and not empty; "
+                                  "force replaces only result folders")
         folder.parent.mkdir(parents=True, exist_ok=True)
         temporary = folder.parent / f".{folder.name}.tmp-{uuid.uuid4().hex[:8]}"
         temporary.mkdir()

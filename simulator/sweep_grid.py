@@ -352,9 +352,14 @@ class SweepGrid:
 
         base = load_scenario(self.scenario)
         out = {}
+        from simulator.controllers import horizon_problem
+
         for variant in self.variants:
             scenario = variant.apply(base)
             with_days(scenario, self.days)  # a run length that is not whole control intervals fails now
+            problem = horizon_problem(scenario, self.horizon_hours) if self.horizon_hours is not None else None
+            if problem and any(c in MPC_CONTROLLERS for c in self.controllers):
+                raise SweepSpecError(f"variant {variant.name}: {problem}")
             out[variant.name] = scenario
         return out
 
@@ -399,6 +404,10 @@ def _number(value: object, where: str) -> float:
     return float(value)
 
 
+#: more seeds than anyone runs in one grid or comparison (a typo like 1-100000000 is refused at once)
+MAX_SEEDS = 10_000
+
+
 def parse_seeds(value: object) -> list[int]:
     """``"1-5"`` -> [1, ..., 5]; ``"1,4,9"`` or ``[1, 4, 9]`` -> [1, 4, 9]; ranges and lists combine."""
     if isinstance(value, int) and not isinstance(value, bool):
@@ -415,13 +424,19 @@ def parse_seeds(value: object) -> list[int]:
                 if dash:
                     if int(high) < int(low):
                         raise ValueError
+                    if int(high) - int(low) >= MAX_SEEDS:
+                        raise SweepSpecError(f"seeds: at most {MAX_SEEDS:,} seeds, got the range {part[:60]}")
                     seeds.extend(range(int(low), int(high) + 1))
                 else:
                     seeds.append(int(part))
+        except SweepSpecError:
+            raise
         except ValueError:
             raise SweepSpecError(f"seeds: cannot read {value!r}; write e.g. 1-5 or 1,4,9") from None
-    if not seeds or min(seeds) < 0:
-        raise SweepSpecError(f"seeds: need non-negative seeds, got {value!r}")
+    if not seeds or min(seeds) < 0 or max(seeds) >= 2**63:
+        raise SweepSpecError(f"seeds: need seeds in [0, 2**63), got {str(value)[:80]!r}")
+    if len(seeds) > MAX_SEEDS:
+        raise SweepSpecError(f"seeds: at most {MAX_SEEDS:,} seeds, got {len(seeds):,}")
     return list(dict.fromkeys(seeds))
 
 

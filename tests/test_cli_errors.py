@@ -339,3 +339,55 @@ def test_start_up_imports_no_heavy_optional_module() -> None:
              "print(sorted(heavy & set(sys.modules)))")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO)
     assert result.stdout.strip() == "[]"
+
+
+# ---------------------------------------------------------------------------------------------
+# found by a fresh tester after the MPC options landed
+
+
+def one_line_error(args: list[str], folder: Path) -> str:
+    result = subprocess.run([*AIDC, *args], capture_output=True, text=True, cwd=folder, timeout=120,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert result.returncode == 2, (result.returncode, result.stderr[-1500:])
+    assert result.stderr.startswith("aidc: error: ") and result.stderr.count("\n") == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    return result.stderr
+
+
+def test_mpc_options_that_cannot_fit_the_scenario_are_refused_before_work(tmp_path: Path) -> None:
+    for args in (["run", "paper-day", "--controller", "mpc", "--horizon-hours", "1.5", "--out", "r"],
+                 ["compare", "paper-day", "--controllers", "mpc", "--horizon-hours", "0.5"],
+                 ["sweep", "paper-day", "--controllers", "mpc", "--horizon-hours", "1.5", "--out", "s"]):
+        assert "horizon_hours (" in one_line_error(args, tmp_path)
+    assert list(tmp_path.iterdir()) == []  # no result, sweep or CSV written
+
+
+def test_seed_lists_are_bounded(tmp_path: Path) -> None:
+    assert "2**63" in one_line_error(["compare", "paper-day", "--controllers", "greedy",
+                                      "--seeds", "18446744073709551617"], tmp_path)
+    assert "at most" in one_line_error(["compare", "paper-day", "--seeds", "1-100000000"], tmp_path)
+    assert "2**63" in one_line_error(["sweep", "paper-day", "--controllers", "greedy", "--out", "x",
+                                      "--seeds", "99999999999999999999"], tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_force_replaces_only_result_folders(tmp_path: Path) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("years of work")
+    for out in ("mine", "", "."):
+        one_line_error(["run", "paper-day", "--controller", "greedy", "--days", "0.125", "--out", out, "--force"],
+                       tmp_path)
+    assert (mine / "thesis.tex").read_text() == "years of work"
+    # a result folder is replaced with --force
+    run = ["run", "paper-day", "--controller", "greedy", "--days", "0.125", "--out", "result"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    assert subprocess.run([*AIDC, *run], cwd=tmp_path, env=env, capture_output=True).returncode == 0
+    assert subprocess.run([*AIDC, *run, "--force"], cwd=tmp_path, env=env, capture_output=True).returncode == 0
+
+
+def test_a_closed_stdout_ends_quietly(tmp_path: Path) -> None:
+    result = subprocess.run([*AIDC, "scenarios"], capture_output=False, stderr=subprocess.PIPE, text=True,
+                            cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60,
+                            preexec_fn=lambda: os.close(1))  # noqa: PLW1509 (a child with its stdout closed, as `>&-`)
+    assert result.returncode in (0, 141) and "Traceback" not in result.stderr, result.stderr
