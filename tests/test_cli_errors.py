@@ -287,8 +287,11 @@ def test_fallback_steps_are_warned_about_and_counted(tmp_path: Path) -> None:
 def interrupt(args: list[str], folder: Path, started: str) -> subprocess.CompletedProcess[str]:
     """Start ``aidc args`` in ``folder``, wait for ``started`` on its stderr and a second more, send
     SIGINT to its process group (as a terminal does), and collect it (generous timeout)."""
+    # the child starts with Ctrl-C's default handling: a pytest-xdist worker ignores SIGINT, and an ignored
+    # signal is inherited (Python then installs no KeyboardInterrupt handler), as under nohup
     process = subprocess.Popen([*AIDC, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=folder,
-                               env={**os.environ, "PYTHONPATH": str(REPO)}, start_new_session=True)
+                               env={**os.environ, "PYTHONPATH": str(REPO)}, start_new_session=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.default_int_handler))  # noqa: PLW1509
     assert process.stderr is not None
     seen = ""
     while started not in seen:
