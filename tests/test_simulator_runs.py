@@ -141,8 +141,15 @@ def test_save_refuses_an_existing_folder_unless_forced(tmp_path, mpc_result):
     with pytest.raises(FileExistsError, match="exists"):
         mpc_result.save(folder)
     assert (folder / "keep.txt").read_text() == "mine"
-    mpc_result.save(folder, force=True)
-    assert not (folder / "keep.txt").exists() and (folder / "ticks.parquet").exists()
+    # force replaces only a result folder (or an empty one): a folder of the user's stays untouched
+    with pytest.raises(FileExistsError, match="not an aidc result folder"):
+        mpc_result.save(folder, force=True)
+    assert (folder / "keep.txt").read_text() == "mine"
+    result_folder = tmp_path / "result"
+    mpc_result.save(result_folder)
+    (result_folder / "ticks.parquet").unlink()
+    mpc_result.save(result_folder, force=True)
+    assert (result_folder / "ticks.parquet").exists() and (result_folder / "manifest.json").exists()
 
 
 def test_manifest_records_what_reproduces_the_run(scenario, mpc_result):
