@@ -334,7 +334,10 @@ class SweepGrid:
             if not isinstance(data["bound"], bool):
                 raise SweepSpecError(f"{where}: bound must be true or false")
             kwargs["bound"] = data["bound"]
-        return cls(**kwargs)  # type: ignore[arg-type]  # each key's value type checked above
+        try:
+            return cls(**kwargs)  # type: ignore[arg-type]  # each key's value type checked above
+        except SweepSpecError as error:
+            raise SweepSpecError(f"{where}: {error}") from None
 
     def to_dict(self) -> dict[str, object]:
         """What ``sweep.json`` records (readable back by :meth:`from_mapping`)."""

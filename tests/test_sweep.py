@@ -305,3 +305,12 @@ def test_grid_carries_the_mpc_settings_into_each_mpc_run():
     for key, value in (("mip_gap", 1.0), ("fine_hours", -1), ("coarse_factor", 1.5), ("horizon_hours", 0)):
         with pytest.raises(SweepSpecError, match=key):
             SweepGrid.from_mapping({"scenario": "paper-day", key: value})
+
+
+def test_grid_file_errors_name_the_file(tmp_path):
+    from simulator.sweep import SweepGrid, SweepSpecError
+
+    grid = tmp_path / "grid.toml"
+    grid.write_text('scenario = "paper-day"\ncoarse_factor = 0\n')
+    with pytest.raises(SweepSpecError, match=r"grid\.toml: coarse_factor"):
+        SweepGrid.from_toml(grid)
