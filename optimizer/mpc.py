@@ -122,12 +122,13 @@ class MPCController(Controller):
 
     def config(self) -> dict[str, object]:
         options = self.solve_options
+        factor = self._coarse_factor()
         return {
             "name": self.name, "variant": self.variant, "horizon_hours": self._horizon_hours(),
             "solver": options.solver, "time_limit_s": options.time_limit_s, "mip_gap": options.mip_gap,
             "threads": options.threads, "forecaster": self.forecaster.spec,
-            "fine_hours": self.fine_hours if self._coarse_factor() > 1 else None,
-            "coarse_factor": self._coarse_factor() if self._coarse_factor() > 1 else None,
+            "fine_hours": self.fine_hours if factor > 1 else None,
+            "coarse_factor": factor if factor > 1 else None,
             "shrink_at_run_end": self.shrink_at_run_end,
         }
 

@@ -124,7 +124,7 @@ def add_mpc_arguments(parser: argparse.ArgumentParser, defaults: bool) -> None:
     """The MPC's settings as options (run, compare, sweep). With ``defaults`` False every option
     defaults to None (a sweep's grid file or :data:`optimizer.defaults.MPC_DEFAULTS` decide)."""
     d = MPC_DEFAULTS
-    fine = "4 h" if d.fine_hours == 4.0 else f"{d.fine_hours} h"
+    fine = "full resolution" if d.fine_hours is None else f"{d.fine_hours:g} h"
     parser.add_argument("--time-limit", type=positive_number, default=d.time_limit_s if defaults else None,
                         help=f"seconds per MPC solve, a safety net (default {d.time_limit_s:g})")
     parser.add_argument("--gap", type=gap_fraction, default=d.mip_gap if defaults else None,

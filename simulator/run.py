@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import platform
 import re
@@ -31,9 +32,12 @@ def _horizon_hours(controller: Controller, scenario: Scenario) -> float:
     return float(horizon) if horizon is not None else scenario.run.horizon_hours
 
 
+@functools.cache
 def _versions() -> dict[str, str]:
     """Python and the installed version of aidc and of every package it depends on (the pins of
-    ``constraints.txt`` when installed by ``make``), plus gurobipy when present."""
+    ``constraints.txt`` when installed by ``make``), plus gurobipy when present, and the git commit.
+    Cached: the code and packages a process runs do not change while it runs, and a sweep would
+    otherwise ask git and the package metadata again for every run."""
     out = {"python": platform.python_version()}
     try:
         requirements = requires("aidc") or []
@@ -168,7 +172,7 @@ def simulate(
         "history_hours": realised.run_offset * realised.tick_hours,
         "bound": bool(bound),
         "accounting": constants.to_dict(),
-        "versions": _versions(),
+        "versions": dict(_versions()),  # a copy: the cached dict is shared
         "wall_start": wall_start.isoformat(),
         "wall_end": datetime.now(UTC).isoformat(),
         "wall_s": time.perf_counter() - began,
