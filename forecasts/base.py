@@ -324,11 +324,16 @@ class Forecaster(ABC):
         """Static configuration for run manifests: name and resolved parameters."""
         return {"name": self.name, **self.params}
 
+    #: ``package.module:ClassName`` when built from an import spec (set by make_forecaster)
+    origin: str | None = None
+
     @property
     def spec(self) -> str:
-        """The spec string that rebuilds this forecaster with make_forecaster."""
+        """The spec string that rebuilds this forecaster with make_forecaster (the import spec
+        ``package.module:ClassName[:params]`` for a class built from one)."""
         given = {k: v for k, v in self.params.items() if v is not None and v != ()}
-        return f"{self.name}:{format_params(given)}" if given else self.name
+        head = self.origin or self.name
+        return f"{head}:{format_params(given)}" if given else head
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.spec}>"

@@ -1,6 +1,7 @@
-"""The controller protocol (SPEC §5): an observation in, set-points for the next interval out.
+"""Controllers: the built-in heuristics (``local``, ``greedy``) and helpers the controllers share.
 
-Controllers are plain classes: they never import simpy and never see the future. The MPC
+The protocol itself (:class:`Controller`, :class:`Observation`, :class:`Setpoints`,
+:class:`RunningJob`) lives in :mod:`optimizer.protocol` and is re-exported here. The MPC
 forecasts every signal from its :class:`~forecasts.HistoryView`, solves a window with one of the
 model variants, applies the first interval and keeps the full plan for diagnostics and as its
 fallback.
@@ -8,76 +9,16 @@ fallback.
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-
 import numpy as np
 import pandas as pd
 
 from forecasts import Forecaster, HistoryView
-from optimizer.plan import Plan
+
+# the protocol, re-exported (``from optimizer.control import Controller`` keeps working)
+from optimizer.protocol import Controller, Observation, RunningJob, Setpoints  # noqa: F401
 from scenarios.arrays import SIGNALS, Fleet
-from scenarios.schema import Scenario, TrainingJob
+from scenarios.schema import Scenario
 from scenarios.timebase import HOURS_PER_DAY, whole_steps
-
-
-@dataclass(frozen=True)
-class RunningJob:
-    """A job the plant is running: it continues at its site until it finishes."""
-
-    name: str
-    site: int
-    gpus: float
-    power_mw: float
-    remaining_h: float
-    value_usd: float
-
-
-@dataclass(frozen=True)
-class Observation:
-    """What a real operator knows at the start of a control interval."""
-
-    time: pd.Timestamp
-    elapsed_h: float  # since the run start
-    run_hours: float
-    interval_h: float
-    soc_mwh: np.ndarray  # (S,)
-    generator_on: np.ndarray  # (S,) bool
-    running: tuple[RunningJob, ...]
-    queued: tuple[TrainingJob, ...]  # submitted, not started; times in hours after the run start
-    cumulative_emissions_tco2: float
-    history: Mapping[str, HistoryView]  # realised signals so far, at control resolution (SIGNALS)
-
-
-@dataclass
-class Setpoints:
-    """Decisions for the next interval. Arrays are per site (S,) or per (class, site) (K, S)."""
-
-    job_starts: tuple[tuple[str, int], ...]  # (job name, site index) to start now
-    routing_shares: np.ndarray  # (K, S) share of each class's demand sent to each site; row sums <= 1
-    charge_mw: np.ndarray
-    discharge_mw: np.ndarray
-    generator_mw: np.ndarray
-    plan: Plan | None = None
-    log: dict[str, object] = field(default_factory=dict)
-
-
-class Controller(ABC):
-    """Observation in, set-points out."""
-
-    name: str = "controller"
-
-    def reset(self, scenario: Scenario, fleet: Fleet) -> None:
-        """Called once before a run."""
-        self.scenario, self.fleet = scenario, fleet
-
-    @abstractmethod
-    def decide(self, observation: Observation) -> Setpoints:
-        """Set-points for the interval starting at ``observation.time``."""
-
-    def config(self) -> dict[str, object]:
-        return {"name": self.name}
 
 
 def idle_setpoints(fleet: Fleet) -> Setpoints:

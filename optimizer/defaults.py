@@ -8,6 +8,12 @@ entry point follows.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
+
+#: the solver backends (:mod:`optimizer.solvers`): the one list the CLI, sweep grids and
+#: ``make_controller`` check against. ``auto`` = Gurobi when it can solve, else HiGHS.
+SolverName = Literal["highs", "gurobi", "auto"]
+SOLVER_NAMES: tuple[SolverName, ...] = get_args(SolverName)
 
 
 @dataclass(frozen=True)

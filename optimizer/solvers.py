@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Literal, TypedDict
 
 import numpy as np
 
+from optimizer.defaults import SOLVER_NAMES, SolverName
 from optimizer.matrix import CanonicalModel
 
 if TYPE_CHECKING:
     import highspy
 
-SolverName = Literal["highs", "gurobi", "auto"]
 GUROBI_PIP_LIMIT = 2000
 
 
@@ -299,7 +299,7 @@ def solve(model: CanonicalModel, options: SolveOptions | None = None, start: np.
     if options.solver == "gurobi":
         return solve_gurobi(model, options, start)
     if options.solver != "auto":
-        raise ValueError(f"unknown solver {options.solver!r}; choose highs, gurobi or auto")
+        raise ValueError(f"unknown solver {options.solver!r}; choose from {', '.join(SOLVER_NAMES)}")
     try:
         return solve_gurobi(model, options, start)
     except SolverUnavailable as refusal:

@@ -26,6 +26,8 @@ import typing
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from optimizer.defaults import SOLVER_NAMES
+
 # aidc run / aidc compare / aidc sweep live in their own modules (light at import: argparse only)
 from simulator.commands import (
     add_compare_parser,
@@ -50,6 +52,7 @@ COMMANDS: tuple[str, ...] = ("scenarios", "validate", "plan", "run", "compare", 
 #: packages that define them) that mean "the input is wrong", not "the code is wrong".
 USER_ERROR_NAMES: frozenset[str] = frozenset({
     "UserError",  # simulator.errors: for checks done by the commands
+    "ControllerSpecError",  # simulator.controllers: unknown controller or option, a user's class unusable
     "ScenarioError",  # scenarios.io: a scenario file or built-in name that cannot be used
     "DatasetError",  # scenarios.datasets: unknown dataset or key
     "ForecastSpecError",  # forecasts.params: unknown forecaster or parameter
@@ -253,7 +256,7 @@ def add_plan_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
                     "then check the study's findings.",
     )
     parser.add_argument("scenario", help="built-in name or TOML file")
-    parser.add_argument("--solver", choices=("highs", "gurobi", "auto"), default="highs")
+    parser.add_argument("--solver", choices=SOLVER_NAMES, default="highs")
     parser.add_argument("--variants", default=",".join(PLAN_VARIANTS),
                         help=f"comma-separated subset of: {', '.join(PLAN_VARIANTS)}")
     # 1e-3 (was 1e-4): the variants differ by percents, and 1e-4 spent the whole limit on fleet-10 proving

@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from optimizer.defaults import MPC_DEFAULTS
+from optimizer.defaults import MPC_DEFAULTS, SOLVER_NAMES
+from simulator.controllers import REGISTRY, controller_names
 
 if TYPE_CHECKING:
     import numpy as np
@@ -21,7 +22,10 @@ if TYPE_CHECKING:
 
     from scenarios import Scenario
 
-CONTROLLER_NAMES = ("mpc", "mpc-compute-only", "mpc-energy-only", "greedy", "local")  # simulator.CONTROLLERS
+#: the registered controllers' names (simulator.controllers.REGISTRY, the one list)
+CONTROLLER_NAMES = tuple(REGISTRY)
+#: how the options name a user's class
+USER_CLASS_HINT = "or package.module:ClassName[:key=value,...] (a class of yours; see optimizer/protocol.py)"
 #: KPIs in the tables of ``run`` and ``compare``: (key, label, format)
 MAIN_KPIS = (
     ("benefit_usd", "benefit (USD)", "{:,.0f}"),
@@ -209,6 +213,21 @@ def check_forecast(spec: str) -> None:
     make_forecaster(spec, 0)  # ForecastSpecError: one line
 
 
+def check_controllers(scenario: Scenario, specs: list[str], args: argparse.Namespace,
+                      option: str = "--controller") -> None:
+    """Parse every controller spec and build each controller once with the run's settings, so an
+    unknown name or option, a class that cannot be imported or does not follow the protocol, or a
+    constructor that refuses its options is a one-line error before any run starts."""
+    from simulator.controllers import make_controller
+
+    for spec in specs:
+        try:
+            make_controller(spec, scenario, forecast=args.forecast, solver=args.solver, seed=0, **mpc_settings(args))
+        except ValueError as error:
+            where = f"{option}: " if type(error).__name__ == "ControllerSpecError" else f"{option} {spec}: "
+            raise _user_error(f"{where}{error}") from None
+
+
 def check_solver(scenario: object, controllers: list[str], solver: str) -> None:
     """``--solver gurobi``: refuse, before the run, a Gurobi that cannot solve this scenario's windows.
 
@@ -221,9 +240,10 @@ def check_solver(scenario: object, controllers: list[str], solver: str) -> None:
     """
     if solver != "gurobi":
         return
-    from simulator.controllers import MPC_VARIANTS
+    from simulator.controllers import parse_controller_spec
 
-    variants = sorted({MPC_VARIANTS[name] for name in controllers if name in MPC_VARIANTS})
+    variants = sorted({variant for name in controllers
+                       if (variant := parse_controller_spec(name).mpc_variant) is not None})
     if not variants:
         return
     from optimizer.solvers import SolveOptions
@@ -254,9 +274,9 @@ def warn_fallbacks(solver_log: object, label: str = "") -> None:
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scenario", help="built-in name or TOML file")
     parser.add_argument("--forecast", default="perfect",
-                        help="forecaster spec for MPC controllers, e.g. perfect, noisy:sigma_24h=0.2, ets "
-                             "(default perfect)")
-    parser.add_argument("--solver", choices=("highs", "gurobi", "auto"), default="highs")
+                        help="forecaster spec for MPC controllers, e.g. perfect, noisy:sigma_24h=0.2, ets, "
+                             "or package.module:ClassName[:key=value,...] (default perfect)")
+    parser.add_argument("--solver", choices=SOLVER_NAMES, default="highs")
     add_mpc_arguments(parser, defaults=True)
     parser.add_argument("--days", type=positive_number, help="run length (default: the scenario's)")
     parser.add_argument("--noise", choices=("on", "off"),
@@ -274,7 +294,9 @@ def add_run_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentP
                     "result folder (Parquet + JSON) with a dispatch plot.",
     )
     _add_common(parser)
-    parser.add_argument("--controller", choices=CONTROLLER_NAMES, default="mpc")
+    parser.add_argument("--controller", default="mpc", metavar="SPEC",
+                        help=f"one of {', '.join(CONTROLLER_NAMES)} (options as name:key=value,...), "
+                             f"{USER_CLASS_HINT} (default mpc)")
     parser.add_argument("--seed", type=seed_number, help="seed of every random stream (default: the scenario's)")
     parser.add_argument("--out", type=Path, help="result folder; refuses an existing one unless --force")
     parser.add_argument("--force", action="store_true", help="replace an existing --out folder")
@@ -294,6 +316,7 @@ def run_run(args: argparse.Namespace) -> int:
     seed = scenario.run.seed if args.seed is None else args.seed
     check_forecast(args.forecast)
     check_mpc_settings(scenario, args)
+    check_controllers(scenario, [args.controller], args)
     check_solver(scenario, [args.controller], args.solver)
     print(f"{scenario.name}: {args.controller}, {scenario.run.days:g} days, seed {seed}; simulating ...",
           file=sys.stderr, flush=True)
@@ -341,7 +364,8 @@ def add_compare_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
     )
     _add_common(parser)
     parser.add_argument("--controllers", default="mpc,greedy,local",
-                        help=f"comma-separated, from: {', '.join(CONTROLLER_NAMES)} (default mpc,greedy,local)")
+                        help=f"comma-separated specs, from: {', '.join(CONTROLLER_NAMES)}, {USER_CLASS_HINT} "
+                             "(default mpc,greedy,local)")
     parser.add_argument("--seeds", default="1-3", help="e.g. 1-5 or 1,4,9 (default 1-3)")
     parser.add_argument("--bound", action="store_true", help="also solve the perfect-information bound (regret)")
     parser.add_argument("--out", type=Path, help="write the per-run KPIs as CSV; refuses to overwrite unless --force")
@@ -362,11 +386,9 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    controllers = [c.strip() for c in args.controllers.split(",") if c.strip()]
-    unknown = [c for c in controllers if c not in CONTROLLER_NAMES]
-    if unknown or not controllers:
-        raise _user_error(f"--controllers: unknown {', '.join(unknown) or '(none)'}; choose from "
-                          f"{', '.join(CONTROLLER_NAMES)}")
+    controllers = controller_names(args.controllers)
+    if not controllers:
+        raise _user_error(f"--controllers: none given; choose from {', '.join(CONTROLLER_NAMES)}, {USER_CLASS_HINT}")
     seeds = parse_seeds(args.seeds)
     check_output(args.out, args.force, "KPI table")
     from scenarios import load_scenario
@@ -375,6 +397,7 @@ def run_compare(args: argparse.Namespace) -> int:
     scenario = with_days(load_scenario(args.scenario), args.days)  # --days re-checks every rule
     check_forecast(args.forecast)
     check_mpc_settings(scenario, args)
+    check_controllers(scenario, controllers, args, "--controllers")
     check_solver(scenario, controllers, args.solver)
     import pandas as pd
     from tqdm import tqdm

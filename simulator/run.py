@@ -162,6 +162,10 @@ def simulate(
         "control_interval_minutes": run.control_interval_minutes,
         "horizon_hours": horizon_h,
         "controller_name": controller.name,
+        # the spec that rebuilds it (``make_controller``: a registered name with options, or a user's
+        # ``package.module:ClassName``) and the class that ran
+        "controller_spec": getattr(controller, "spec", None) or controller.name,
+        "controller_class": f"{type(controller).__module__}:{type(controller).__qualname__}",
         "controller": controller.config(),
         "forecaster": forecaster_spec,
         "forecaster_config": used_forecaster.config() if used_forecaster is not None else None,

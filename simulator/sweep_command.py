@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from optimizer.defaults import SOLVER_NAMES
 from simulator.commands import add_mpc_arguments, check_solver, non_negative_int, positive_number
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ def add_sweep_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     parser.add_argument("--scenario-variant", action="append", dest="variants", metavar="[NAME:]FIELD=VALUE,...",
                         help="a scenario variant (repeat for several), e.g. rich:generation_scale=2 or "
                              "carbon.price_usd_per_tco2=60; 'base' = no overrides (default: base only)")
-    parser.add_argument("--solver", choices=("highs", "gurobi", "auto"))
+    parser.add_argument("--solver", choices=SOLVER_NAMES)
     add_mpc_arguments(parser, defaults=False)
     parser.add_argument("--bound", action="store_true", default=None,
                         help="also solve each run's perfect-information bound (regret_usd)")

@@ -9,7 +9,7 @@ Running the grid is :mod:`simulator.sweep`.
 A grid file::
 
     scenario = "us-3site"            # built-in name, or a TOML file relative to this one
-    controllers = ["mpc", "greedy", "local"]
+    controllers = ["mpc", "greedy", "local", "carbon_rule:CarbonRule"]  # names, name:options, module:Class
     forecasts = ["perfect", "noisy:sigma_24h=0.1", "noisy:sigma_24h=0.3"]
     seeds = "1-3"                    # or [1, 2, 3]
     days = 1
@@ -31,13 +31,23 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from optimizer.defaults import MPC_DEFAULTS
+from optimizer.defaults import MPC_DEFAULTS, SOLVER_NAMES
+from simulator.controllers import (
+    REGISTRY,
+    ControllerSpec,
+    ControllerSpecError,
+    controller_names,
+    parse_controller_spec,
+)
 
 if TYPE_CHECKING:
     from scenarios.schema import Scenario
 
-MPC_CONTROLLERS = ("mpc", "mpc-compute-only", "mpc-energy-only")  # the controllers that forecast
-HEURISTIC_CONTROLLERS = ("greedy", "local")
+# the built-in controllers that forecast and those that do not, read from the one registry
+# (simulator.controllers.REGISTRY); a grid asks each spec (:func:`uses_forecast`), so a user's
+# class and options work too
+MPC_CONTROLLERS = tuple(name for name, entry in REGISTRY.items() if entry.uses_forecast)
+HEURISTIC_CONTROLLERS = tuple(name for name, entry in REGISTRY.items() if not entry.uses_forecast)
 NO_FORECAST = "n/a"  # the forecast column of a heuristic's runs
 #: parameter columns of the runs table (before the KPIs)
 RUN_COLUMNS = ("run_id", "scenario", "variant", "controller", "forecast", "forecast_sigma_24h", "seed", "days")
@@ -198,7 +208,7 @@ class RunSpec:
         """``<controller>_<forecast>_<variant>_seed<seed>-<hash>``: readable, unique per parameters."""
         digest = hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:10]
         forecast = _slug(self.forecast) if self.forecast is not None else "none"
-        return f"{self.controller}_{forecast}_{_slug(self.variant)}_seed{self.seed}-{digest}"
+        return f"{_slug(self.controller)}_{forecast}_{_slug(self.variant)}_seed{self.seed}-{digest}"
 
     def row(self) -> dict[str, object]:
         """The parameter columns of the runs table."""
@@ -229,13 +239,12 @@ class SweepGrid:
     coarse_factor: int | None = None  # None: steps of MPC_DEFAULTS.coarse_step_hours
 
     def __post_init__(self) -> None:
-        from simulator.controllers import CONTROLLERS
-
-        unknown = [c for c in self.controllers if c not in CONTROLLERS]
-        if unknown or not self.controllers:
-            raise SweepSpecError(f"controllers: unknown {', '.join(unknown) or '(none given)'}; "
-                                 f"choose from {', '.join(CONTROLLERS)}")
-        if not self.forecasts and any(c in MPC_CONTROLLERS for c in self.controllers):
+        if not self.controllers:
+            raise SweepSpecError(f"controllers: none given; choose from {', '.join(REGISTRY)}, "
+                                 "or package.module:ClassName")
+        for controller in self.controllers:
+            controller_spec(controller)
+        if not self.forecasts and any(uses_forecast(c) for c in self.controllers):
             raise SweepSpecError("forecasts: give at least one forecast for the MPC controllers")
         if not self.seeds or min(self.seeds) < 0:
             raise SweepSpecError(f"seeds: need non-negative seeds, got {list(self.seeds)}")
@@ -244,8 +253,8 @@ class SweepGrid:
             raise SweepSpecError(f"scenario variants: need distinct names, got {names}")
         if self.days is not None and not self.days > 0:
             raise SweepSpecError(f"days must be positive, got {self.days:g}")
-        if self.solver not in ("highs", "gurobi", "auto"):
-            raise SweepSpecError(f"solver: unknown {self.solver!r}; choose from highs, gurobi, auto")
+        if self.solver not in SOLVER_NAMES:
+            raise SweepSpecError(f"solver: unknown {self.solver!r}; choose from {', '.join(SOLVER_NAMES)}")
         if not self.time_limit_s > 0:
             raise SweepSpecError(f"time_limit_s must be positive, got {self.time_limit_s:g}")
         if not 0 <= self.mip_gap < 1:
@@ -315,7 +324,9 @@ class SweepGrid:
             raise SweepSpecError(f"{where}: variants: give a table of named override tables")
         kwargs: dict[str, object] = {"scenario": scenario, "variants": variants}
         if "controllers" in data:
-            kwargs["controllers"] = _names(data["controllers"], f"{where}: controllers")
+            listed = data["controllers"]
+            kwargs["controllers"] = tuple(controller_names(listed) if isinstance(listed, str)
+                                          else _names(listed, f"{where}: controllers"))
         if "forecasts" in data:
             forecasts = data["forecasts"]
             kwargs["forecasts"] = tuple(split_forecasts(forecasts) if isinstance(forecasts, str)
@@ -361,7 +372,7 @@ class SweepGrid:
             scenario = variant.apply(base)
             with_days(scenario, self.days)  # a run length that is not whole control intervals fails now
             problem = horizon_problem(scenario, self.horizon_hours) if self.horizon_hours is not None else None
-            if problem and any(c in MPC_CONTROLLERS for c in self.controllers):
+            if problem and any(controller_spec(c).uses_solver for c in self.controllers):
                 raise SweepSpecError(f"variant {variant.name}: {problem}")
             out[variant.name] = scenario
         return out
@@ -376,10 +387,10 @@ class SweepGrid:
             scenario = scenarios[variant.name]
             digest = hashlib.sha256(dump_scenario(scenario).encode("utf-8")).hexdigest()
             for controller in self.controllers:
-                forecasts: Iterable[str | None] = self.forecasts if controller in MPC_CONTROLLERS else (None,)
+                forecasts: Iterable[str | None] = self.forecasts if uses_forecast(controller) else (None,)
+                mpc = controller_spec(controller).uses_solver
                 for forecast in forecasts:
                     for seed in self.seeds:
-                        mpc = controller in MPC_CONTROLLERS
                         specs.append(RunSpec(
                             scenario=scenario.name, scenario_sha256=digest, variant=variant.name,
                             controller=controller, forecast=forecast, seed=int(seed),
@@ -391,6 +402,19 @@ class SweepGrid:
                             coarse_factor=self.coarse_factor if mpc else None,
                         ))
         return specs
+
+
+def controller_spec(text: str) -> ControllerSpec:
+    """The parsed controller spec (a user's class imported and checked); SweepSpecError otherwise."""
+    try:
+        return parse_controller_spec(text)
+    except ControllerSpecError as error:
+        raise SweepSpecError(f"controllers: {error}") from None
+
+
+def uses_forecast(controller: str) -> bool:
+    """The controller of this spec forecasts (the grid crosses it with its forecasts)."""
+    return controller_spec(controller).uses_forecast
 
 
 def _names(value: object, where: str) -> tuple[str, ...]:
