@@ -25,9 +25,10 @@ from collections.abc import Callable, Generator
 import numpy as np
 import pandas as pd
 import simpy
+from simpy.core import URGENT
 from simpy.events import Event, EventPriority
 
-from optimizer.control import Controller
+from optimizer.control import Controller, Observation, Setpoints
 from scenarios.arrays import Fleet
 from scenarios.schema import Scenario
 from scenarios.timebase import RunClock
@@ -77,11 +78,17 @@ def plant_inputs(fleet: Fleet, realised: RealisedSignals, n_ticks: int, grid: Gr
 
 
 class ClosedLoop:
-    """One closed-loop run: the SimPy processes that drive the workload, the controller and the plant."""
+    """One closed-loop run: the SimPy processes that drive the workload, the controller and the plant.
+
+    ``stepped=True``: the controller is not asked; a driver calls :meth:`advance` for each step's
+    observation and :meth:`act` with its set-points (the Gymnasium environment,
+    :mod:`simulator.gym`).
+    """
 
     def __init__(
         self, scenario: Scenario, fleet: Fleet, controller: Controller, realised: RealisedSignals,
         submissions: list[Submission], run_hours: float, on_control_step: Callable[[], None] | None = None,
+        stepped: bool = False,
     ) -> None:
         run = scenario.run
         self.clock = RunClock.of(run.plant_tick_minutes, run.control_interval_minutes, run_hours)
@@ -103,9 +110,20 @@ class ClosedLoop:
         # the tick that starts a control interval waits for that interval's set-points (robust to
         # float rounding of event times)
         self._decided = [self.env.event() for _ in range(self.clock.n_control)]
+        # stepped (see :meth:`advance`): the set-points come from outside, one control step at a time
+        self.stepped = stepped
+        self._observed = [self.env.event() for _ in range(self.clock.n_control)]
+        self._actions = [self.env.event() for _ in range(self.clock.n_control)]
+        self.observation: Observation | None = None  # the pending step's (stepped runs)
         self.env.process(self._submission_process())
         self.env.process(self._controller_process())
         self.env.process(self._tick_process())
+        # the run's end, scheduled as ``env.run(until=run_hours)`` would (urgent, after the processes'
+        # start): events at exactly the end are not processed, in a plain or a stepped run alike
+        self._end = Event(self.env)
+        self._end._ok, self._end._value = True, None
+        self.env.schedule(self._end, URGENT, self.clock.run_hours)
+        self._step = 0
 
     @property
     def control_s(self) -> float:
@@ -114,8 +132,39 @@ class ClosedLoop:
 
     def run(self) -> RawRun:
         """Run to the end and return the records."""
-        self.env.run(until=self.clock.run_hours)
+        self.env.run(until=self._end)
+        return self.finish()
+
+    def finish(self) -> RawRun:
+        """The records of a run that reached its end."""
         return self.recorder.raw_run(self.workload.finish(self.clock.run_hours))
+
+    # -- a stepped run: a driver (the Gymnasium environment) supplies each step's set-points ------
+
+    def advance(self) -> Observation | None:
+        """Run until the next control step needs set-points and return its observation, or run to
+        the end and return None. Only for ``stepped`` loops; call :meth:`act` in between.
+
+        The same processes and events as :meth:`run` plus two events per step (the observation
+        and the set-points, at the step's time and the controller's priority): no other event is
+        due at that time and priority then, so the plant sees the same sequence as in a plain run.
+        """
+        if not self.stepped:
+            raise RuntimeError("advance() is for stepped loops")
+        if self._step < self.clock.n_control:
+            self.env.run(until=self._observed[self._step])
+            return self.observation
+        if self._end.callbacks is not None:  # not yet processed
+            self.env.run(until=self._end)
+        return None
+
+    def act(self, setpoints: Setpoints) -> None:
+        """The set-points of the pending step (after :meth:`advance` returned its observation)."""
+        if self.observation is None:
+            raise RuntimeError("no control step is waiting for set-points")
+        self.observation = None
+        self._actions[self._step].succeed(setpoints)
+        self._step += 1
 
     def _submission_process(self) -> Generator[Event, object, None]:
         env = self.env
@@ -132,7 +181,14 @@ class ClosedLoop:
     def _controller_process(self) -> Generator[Event, object, None]:
         n_control, interval_h = self.clock.n_control, self.clock.interval_h
         for step in range(n_control):
-            for name, end_h in self.control.run(step):
+            if self.stepped:
+                self.observation = self.control.begin(step)
+                self._observed[step].succeed()
+                setpoints = yield self._actions[step]
+                started = self.control.conclude(step, setpoints, 0.0)  # type: ignore[arg-type]  # act() sends Setpoints
+            else:
+                started = self.control.run(step)
+            for name, end_h in started:
                 self.env.process(self._completion_process(name, end_h))
             self._decided[step].succeed()
             if self.on_control_step is not None:

@@ -44,11 +44,8 @@ class ControlStep:
 
     def run(self, step: int) -> list[tuple[str, float]]:
         """Control step ``step`` at ``step * interval_h``; returns (name, end hour) of the jobs started."""
-        now = step * self.clock.interval_h
         step_began = time.perf_counter()
-        self.workload.complete_due(now)
-        self.workload.drop_unreachable(now)
-        observation = self.observe(now)
+        observation = self.begin(step)
         began = time.perf_counter()
         try:
             setpoints = self.controller.decide(observation)
@@ -56,9 +53,22 @@ class ControlStep:
             setpoints = self.fallback.decide(observation)
             setpoints.log = {"fallback": f"greedy: {type(error).__name__}: {error}"}
         decide_s = time.perf_counter() - began
+        started = self.conclude(step, setpoints, decide_s)
+        self.wall_s += time.perf_counter() - step_began
+        return started
+
+    def begin(self, step: int) -> Observation:
+        """The first half of a control step: completions and drops due now, then the observation."""
+        now = step * self.clock.interval_h
+        self.workload.complete_due(now)
+        self.workload.drop_unreachable(now)
+        return self.observe(now)
+
+    def conclude(self, step: int, setpoints: Setpoints, decide_s: float) -> list[tuple[str, float]]:
+        """The second half: apply ``setpoints`` and log the step; (name, end hour) of the jobs started."""
+        now = step * self.clock.interval_h
         started = self.apply(setpoints, now, step)
         self.log(now, setpoints, decide_s, len(started))
-        self.wall_s += time.perf_counter() - step_began
         return started
 
     def observe(self, now_h: float) -> Observation:

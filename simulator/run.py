@@ -7,6 +7,8 @@ import hashlib
 import platform
 import re
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, requires, version
 
@@ -22,7 +24,7 @@ from scenarios.schema import Scenario
 from scenarios.timebase import days_to_hours, minutes_to_hours, whole_steps
 from simulator._engine import ClosedLoop
 from simulator.accounting import AccountingConstants, realised_kpis
-from simulator.processes import NoiseParameters, realise_signals, submit_jobs
+from simulator.processes import NoiseParameters, RealisedSignals, Submission, realise_signals, submit_jobs
 from simulator.records import RawRun
 from simulator.results import RunResult
 
@@ -95,6 +97,54 @@ def simulate(
     ``noise`` sets the realisation noise; None takes the scenario's ``[noise]`` table
     (:meth:`simulator.processes.NoiseParameters.for_scenario`).
     """
+    prepared = prepare_run(scenario, controller, days=days, seed=seed, forecaster=forecaster, noise=noise)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=prepared.n_control, desc=f"{controller.name} {prepared.scenario.name}", unit="step",
+                   leave=False)
+    loop = prepared.closed_loop(controller, on_control_step=bar.update if bar is not None else None)
+    loop_began = time.perf_counter()
+    try:
+        raw = loop.run()
+    finally:
+        if bar is not None:
+            bar.close()
+    return finish_run(prepared, controller, loop, raw, time.perf_counter() - loop_began, bound=bound,
+                      bound_options=bound_options)
+
+
+@dataclass
+class PreparedRun:
+    """Everything a closed-loop run draws and builds before its loop starts (:func:`prepare_run`):
+    the run's scenario (days applied), seed, noise, fleet, realised signals and job submissions."""
+
+    scenario: Scenario
+    seed: int
+    noise: NoiseParameters
+    fleet: Fleet
+    realised: RealisedSignals
+    submissions: list[Submission]
+    control_signals: dict[str, pd.DataFrame]
+    used_forecaster: Forecaster | None
+    horizon_h: float
+    run_hours: float
+    n_control: int
+    wall_start: datetime
+    began: float
+
+    def closed_loop(self, controller: Controller, on_control_step: Callable[[], None] | None = None,
+                    stepped: bool = False) -> ClosedLoop:
+        """The SimPy loop of this run (``stepped``: driven step by step, see :class:`ClosedLoop`)."""
+        return ClosedLoop(self.scenario, self.fleet, controller, self.realised, self.submissions, self.run_hours,
+                          on_control_step=on_control_step, stepped=stepped)
+
+
+def prepare_run(scenario: Scenario, controller: Controller, *, days: float | None = None, seed: int | None = None,
+                forecaster: Forecaster | None = None, noise: NoiseParameters | None = None) -> PreparedRun:
+    """The first half of :func:`simulate`: realise the exogenous signals and the job submissions
+    of the seed, bind an oracle forecaster to the truth and reset the controller."""
     wall_start = datetime.now(UTC)
     began = time.perf_counter()
     scenario = with_days(scenario, days)
@@ -117,24 +167,19 @@ def simulate(
         for signal in SIGNALS:
             used_forecaster.bind_truth(signal, control_signals[signal])
     controller.reset(scenario, fleet)
-    n_control = whole_steps(run_hours, interval_h)
-    bar = None
-    if progress:
-        from tqdm import tqdm
+    return PreparedRun(scenario, seed, noise, fleet, realised, submissions, control_signals, used_forecaster,
+                       horizon_h, run_hours, whole_steps(run_hours, interval_h), wall_start, began)
 
-        bar = tqdm(total=n_control, desc=f"{controller.name} {scenario.name}", unit="step", leave=False)
-    loop = ClosedLoop(scenario, fleet, controller, realised, submissions, run_hours,
-                      on_control_step=bar.update if bar is not None else None)
-    loop_began = time.perf_counter()
-    try:
-        raw = loop.run()
-    finally:
-        if bar is not None:
-            bar.close()
-    loop_s = time.perf_counter() - loop_began
 
+def finish_run(prepared: PreparedRun, controller: Controller, loop: ClosedLoop, raw: RawRun, loop_s: float, *,
+               bound: bool = False, bound_options: SolveOptions | None = None) -> RunResult:
+    """The second half of :func:`simulate`: frames, KPIs (and the bound) and the manifest."""
+    scenario, fleet, seed, noise = prepared.scenario, prepared.fleet, prepared.seed, prepared.noise
+    run, run_hours, n_control, horizon_h = scenario.run, prepared.run_hours, prepared.n_control, prepared.horizon_h
+    realised, submissions, used_forecaster = prepared.realised, prepared.submissions, prepared.used_forecaster
+    wall_start, began = prepared.wall_start, prepared.began
     run_signals = {name: frame.loc[(frame.index >= pd.Timestamp(run.start))].iloc[:n_control]
-                   for name, frame in control_signals.items()}
+                   for name, frame in prepared.control_signals.items()}
     constants = AccountingConstants.build(scenario, fleet, run_signals, run_hours)
     frames = build_frames(raw, fleet)
     realised_values = realised_kpis(frames["ticks"], frames["routing"], frames["jobs"], frames["solver_log"], constants)

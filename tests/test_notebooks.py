@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 NOTEBOOK_FOLDER = Path(__file__).resolve().parents[1] / "notebooks"
-NOTEBOOKS = ("01-quickstart", "02-forecast-robustness", "03-controller-comparison", "04-paper-study")
+NOTEBOOKS = ("01-quickstart", "02-forecast-robustness", "03-controller-comparison", "04-paper-study", "05-gym")
 
 
-def test_the_four_notebooks_are_there():
+def test_the_notebooks_are_there():
     assert sorted(path.stem for path in NOTEBOOK_FOLDER.glob("*.ipynb")) == sorted(NOTEBOOKS)
 
 
