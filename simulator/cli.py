@@ -30,14 +30,13 @@ from optimizer.defaults import SOLVER_NAMES
 
 # aidc run / aidc compare / aidc sweep live in their own modules (light at import: argparse only)
 from simulator.commands import (
-    add_compare_parser,
     add_run_parser,
     check_output,
     gap_fraction,
     positive_number,
-    run_compare,
     run_run,
 )
+from simulator.compare_command import add_compare_parser, run_compare
 from simulator.errors import UserError
 from simulator.sweep_command import add_sweep_parser, run_sweep
 

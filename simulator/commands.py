@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from optimizer.defaults import MPC_DEFAULTS, SOLVER_NAMES
-from simulator.controllers import REGISTRY, controller_names
+from simulator.controllers import REGISTRY
 
 if TYPE_CHECKING:
     import numpy as np
@@ -354,24 +354,7 @@ def format_kpis(kpis: dict[str, object]) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# aidc compare
-
-def add_compare_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
-        "compare", help="controllers side by side on common random numbers",
-        description="Run each controller on each seed (every controller sees the same traffic, weather, "
-                    "prices and jobs on a seed) and print the main KPIs as mean ± std over the seeds.",
-    )
-    _add_common(parser)
-    parser.add_argument("--controllers", default="mpc,greedy,local",
-                        help=f"comma-separated specs, from: {', '.join(CONTROLLER_NAMES)}, {USER_CLASS_HINT} "
-                             "(default mpc,greedy,local)")
-    parser.add_argument("--seeds", default="1-3", help="e.g. 1-5 or 1,4,9 (default 1-3)")
-    parser.add_argument("--bound", action="store_true", help="also solve the perfect-information bound (regret)")
-    parser.add_argument("--out", type=Path, help="write the per-run KPIs as CSV; refuses to overwrite unless --force")
-    parser.add_argument("--force", action="store_true", help="overwrite --out")
-    return parser
-
+# aidc compare: the command is simulator.compare_command; its tables are here
 
 def parse_seeds(text: str) -> list[int]:
     """``"1-5"`` -> [1, 2, 3, 4, 5]; ``"1,4,9"`` -> [1, 4, 9] (the sweep grid's parser, with the
@@ -383,49 +366,6 @@ def parse_seeds(text: str) -> list[int]:
         return parse_grid_seeds(text)
     except SweepSpecError as error:
         raise _user_error(f"--{error}") from None
-
-
-def run_compare(args: argparse.Namespace) -> int:
-    controllers = controller_names(args.controllers)
-    if not controllers:
-        raise _user_error(f"--controllers: none given; choose from {', '.join(CONTROLLER_NAMES)}, {USER_CLASS_HINT}")
-    seeds = parse_seeds(args.seeds)
-    check_output(args.out, args.force, "KPI table")
-    from scenarios import load_scenario
-    from scenarios.io import with_days
-
-    scenario = with_days(load_scenario(args.scenario), args.days)  # --days re-checks every rule
-    check_forecast(args.forecast)
-    check_mpc_settings(scenario, args)
-    check_controllers(scenario, controllers, args, "--controllers")
-    check_solver(scenario, controllers, args.solver)
-    import pandas as pd
-    from tqdm import tqdm
-
-    from simulator import make_controller, simulate
-    from simulator.processes import NoiseParameters
-
-    rows = []
-    with tqdm(total=len(seeds) * len(controllers), desc="runs", unit="run", leave=False) as bar:
-        for seed in seeds:
-            for name in controllers:
-                controller = make_controller(name, scenario, forecast=args.forecast, solver=args.solver,
-                                             seed=seed, **mpc_settings(args))
-                result = simulate(scenario, controller, seed=seed, bound=args.bound,
-                                  noise=NoiseParameters.for_scenario(scenario, args.noise))
-                bar.clear()
-                warn_fallbacks(result.solver_log, f"{name} seed {seed}")
-                rows.append({"controller": name, "seed": seed, **result.kpis})
-                bar.update()
-    runs = pd.DataFrame(rows)
-    days = result.manifest["days"]
-    print(f"{scenario.name}: {days:g} days, seeds {', '.join(map(str, seeds))}, forecast {args.forecast}; "
-          "mean ± std over seeds")
-    print(compare_table(runs, controllers))
-    if args.out is not None:
-        runs.to_csv(args.out, index=False)
-        print(f"wrote {args.out}")
-    return 0
 
 
 def format_mean_std(values: np.ndarray, fmt: str) -> str:

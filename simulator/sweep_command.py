@@ -53,7 +53,8 @@ def add_sweep_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     parser.add_argument("--days", type=positive_number, help="run length (default: the scenario's)")
     parser.add_argument("--scenario-variant", action="append", dest="variants", metavar="[NAME:]FIELD=VALUE,...",
                         help="a scenario variant (repeat for several), e.g. rich:generation_scale=2 or "
-                             "carbon.price_usd_per_tco2=60; 'base' = no overrides (default: base only)")
+                             "carbon.price_usd_per_tco2=60; 'base' = no overrides (default: base only; given "
+                             "variants replace base unless one of them is 'base')")
     parser.add_argument("--solver", choices=SOLVER_NAMES)
     add_mpc_arguments(parser, defaults=False)
     parser.add_argument("--bound", action="store_true", default=None,
@@ -103,6 +104,10 @@ def _grid(args: argparse.Namespace) -> SweepGrid:
         "bound": args.bound,
         "variants": [ScenarioVariant.parse(text) for text in args.variants] if args.variants else None,
     }
+    if args.variants and not any(ScenarioVariant.parse(text).name == "base" for text in args.variants):
+        # a sweep runs exactly the variants it is given (aidc compare keeps base next to them)
+        print("aidc: note: the sweep runs only the given scenario variant(s); add --scenario-variant base to "
+              "include the base scenario", file=sys.stderr)
     if args.grid is not None:
         if not args.grid.is_file():
             raise FileNotFoundError(2, "No such file", str(args.grid))
