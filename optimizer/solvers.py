@@ -299,7 +299,8 @@ def solve(model: CanonicalModel, options: SolveOptions | None = None, start: np.
     if options.solver == "gurobi":
         return solve_gurobi(model, options, start)
     if options.solver != "auto":
-        raise ValueError(f"unknown solver {options.solver!r}; choose from {', '.join(SOLVER_NAMES)}")
+        choices = f"{', '.join(SOLVER_NAMES[:-1])} or {SOLVER_NAMES[-1]}"
+        raise ValueError(f"unknown solver {options.solver!r}; choose {choices}")
     try:
         return solve_gurobi(model, options, start)
     except SolverUnavailable as refusal:

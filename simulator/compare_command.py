@@ -144,7 +144,7 @@ def _run(grid: SweepGrid, args: argparse.Namespace, controllers: list[str], refe
     folder = args.runs if args.runs is not None else Path(tempfile.mkdtemp(prefix="aidc-compare-"))
     print(f"{grid.scenario}: {total} runs ({len(controllers)} controllers x {len(grid.seeds)} seeds x "
           f"{len(grid.variants)} scenario variant(s)) on "
-          f"{'Dask ' + args.dask if args.dask else f'{args.workers} worker process(es)'} ...",
+          f"{_where(args)} ...",
           file=sys.stderr, flush=True)
     try:
         outcome = run_sweep(grid, folder, workers=args.workers, dask=args.dask, progress=True)
@@ -176,8 +176,8 @@ def _run(grid: SweepGrid, args: argparse.Namespace, controllers: list[str], refe
         if reference in present and others:
             differences = paired_differences(rows, reference, others)
             n = int(differences["n"].max()) if len(differences) else 0
-            print(f"\npaired differences vs {reference} (controller - {reference}, same seed): mean "
-                  f"[{CONFIDENCE:.0%} CI, Student t over {n} seeds]")
+            interval = f"[{CONFIDENCE:.0%} CI, Student t over {n} seeds]" if n > 1 else "(one seed: no interval)"
+            print(f"\npaired differences vs {reference} (controller - {reference}, same seed): mean {interval}")
             print(differences_table(differences, others))
     if args.out is not None:
         runs.to_csv(args.out, index=False)
@@ -185,6 +185,12 @@ def _run(grid: SweepGrid, args: argparse.Namespace, controllers: list[str], refe
     if outcome.failed:
         print(f"aidc: {len(outcome.failed)} run(s) failed", file=sys.stderr)
     return 1 if outcome.failed else 0
+
+
+def _where(args: argparse.Namespace) -> str:
+    if args.dask:
+        return f"Dask {args.dask}"
+    return f"{args.workers} worker process(es)" if args.workers else "this process"
 
 
 def paired_differences(runs: pd.DataFrame, reference: str, controllers: list[str],

@@ -79,6 +79,10 @@ def run_sweep(args: argparse.Namespace) -> int:
     try:
         grid = _grid(args)
         scenarios = grid.scenarios()  # every variant checked, over --days, before any run
+        if args.variants and "base" not in scenarios:
+            # a sweep runs exactly the variants it is given (aidc compare keeps base next to them)
+            print("aidc: note: the sweep runs only the given scenario variant(s); add --scenario-variant base to "
+                  "include the base scenario", file=sys.stderr)
         check_solver(next(iter(scenarios.values())), list(grid.controllers), grid.solver)
         return _run(grid, args)
     except SweepSpecError as error:
@@ -104,10 +108,6 @@ def _grid(args: argparse.Namespace) -> SweepGrid:
         "bound": args.bound,
         "variants": [ScenarioVariant.parse(text) for text in args.variants] if args.variants else None,
     }
-    if args.variants and not any(ScenarioVariant.parse(text).name == "base" for text in args.variants):
-        # a sweep runs exactly the variants it is given (aidc compare keeps base next to them)
-        print("aidc: note: the sweep runs only the given scenario variant(s); add --scenario-variant base to "
-              "include the base scenario", file=sys.stderr)
     if args.grid is not None:
         if not args.grid.is_file():
             raise FileNotFoundError(2, "No such file", str(args.grid))

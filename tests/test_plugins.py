@@ -186,7 +186,9 @@ def test_example_controller_runs_through_compare(tmp_path):
                              "--seeds", "1", "--days", "1", "--out", "kpis.csv"],
                             capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "carbon_rule:CarbonRule" in result.stdout.splitlines()[1]
+    header = next(line for line in result.stdout.splitlines() if line.startswith("KPI"))
+    assert header.split()[1:] == ["mpc", "greedy", "carbon_rule:CarbonRule"]
+    assert "paired differences vs mpc" in result.stdout
     runs = pd.read_csv(tmp_path / "kpis.csv")
     assert list(runs["controller"]) == ["mpc", "greedy", "carbon_rule:CarbonRule"]
     rule, greedy = runs.iloc[2], runs.iloc[1]
