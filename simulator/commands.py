@@ -271,6 +271,13 @@ def warn_fallbacks(solver_log: object, label: str = "") -> None:
               f"(first: {' '.join(used.iloc[0].split())[:200]})", file=sys.stderr)
 
 
+def controllers_epilog() -> str:
+    """The controllers of the registry with their options and defaults, for ``--help``."""
+    from simulator.controllers import describe_controllers
+
+    return "controllers (--controller SPEC):\n" + "\n".join(f"  {line}" for line in describe_controllers().splitlines())
+
+
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scenario", help="built-in name or TOML file")
     parser.add_argument("--forecast", default="perfect",
@@ -290,8 +297,9 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 def add_run_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "run", help="closed-loop simulation of one controller",
-        description="Simulate the scenario in closed loop under one controller, print the KPIs, and write a "
+        description="Simulate the scenario in closed loop under one controller, print the KPIs, and write a\n"
                     "result folder (Parquet + JSON) with a dispatch plot.",
+        epilog=controllers_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_common(parser)
     parser.add_argument("--controller", default="mpc", metavar="SPEC",

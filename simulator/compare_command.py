@@ -18,6 +18,7 @@ import math
 import shutil
 import sys
 import tempfile
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,6 +34,7 @@ from simulator.commands import (
     check_output,
     check_solver,
     compare_table,
+    controllers_epilog,
     non_negative_int,
     parse_seeds,
 )
@@ -53,13 +55,14 @@ CONFIDENCE = 0.95
 def add_compare_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "compare", help="controllers side by side on common random numbers, with paired differences",
-        description="Run each controller on each seed (every controller sees the same traffic, weather, prices, "
-                    "jobs and forecast errors on a seed) on a process pool or Dask, print the main KPIs as mean ± "
-                    "std over the seeds, and the paired differences to a reference controller with "
-                    f"{CONFIDENCE:.0%} confidence intervals (Student t over the seeds' differences). "
-                    "Exit 1 if a run failed.",
+        description=textwrap.fill(
+            "Run each controller on each seed (every controller sees the same traffic, weather, prices, jobs and "
+            "forecast errors on a seed) on a process pool or Dask, print the main KPIs as mean ± std over the "
+            f"seeds, and the paired differences to a reference controller with {CONFIDENCE:.0%} confidence "
+            "intervals (Student t over the seeds' differences). Exit 1 if a run failed.", 79),
         epilog="example: aidc compare us-3site --controllers mpc,greedy,carbon_rule:CarbonRule --seeds 1-5 --days 1 "
-               "--runs results/compare  (run from the folder holding carbon_rule.py)",
+               "--runs results/compare\n(run from the folder holding carbon_rule.py)\n\n" + controllers_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_common(parser)
     parser.add_argument("--controllers", default="mpc,greedy,local",
