@@ -375,7 +375,23 @@ class SweepGrid:
             if problem and any(controller_spec(c).uses_solver for c in self.controllers):
                 raise SweepSpecError(f"variant {variant.name}: {problem}")
             out[variant.name] = scenario
+        self._check_controllers(next(iter(out.values())))
         return out
+
+    def _check_controllers(self, scenario: Scenario) -> None:
+        """Build every controller once with the grid's settings, so that options a controller (or a
+        user's constructor) refuses fail here, before any run, not in every worker."""
+        from simulator.controllers import make_controller
+
+        for controller in self.controllers:
+            try:
+                make_controller(controller, scenario, forecast=self.forecasts[0] if self.forecasts else "perfect",
+                                solver=self.solver, seed=0, time_limit_s=self.time_limit_s, mip_gap=self.mip_gap,
+                                fine_hours=self.fine_hours or None, coarse_factor=self.coarse_factor)
+            except ControllerSpecError as error:  # names the controller itself
+                raise SweepSpecError(f"controllers: {error}") from None
+            except ValueError as error:
+                raise SweepSpecError(f"controllers: {controller}: {error}") from None
 
     def runs(self, scenarios: Mapping[str, Scenario] | None = None) -> list[RunSpec]:
         """Every run of the grid, heuristics once per (variant, seed); grid order."""

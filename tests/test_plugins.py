@@ -208,6 +208,16 @@ def test_bad_user_class_is_one_line_before_work(tmp_path):
         assert "Traceback" not in result.stderr
 
 
+def test_sweep_refuses_bad_controller_options_before_any_run(tmp_path):
+    shutil.copy(EXAMPLE, tmp_path / "carbon_rule.py")
+    for spec, words in (("carbon_rule:CarbonRule:speed=2", "unexpected keyword argument 'speed'"),
+                        ("greedy:low_quantile=2", "low_quantile <= high_quantile")):
+        result = subprocess.run([*AIDC, "sweep", "paper-day", "--controllers", f"local,{spec}", "--seeds", "1",
+                                 "--out", "sweep"], capture_output=True, text=True, cwd=tmp_path)
+        assert result.returncode == 2 and result.stderr.count("\n") == 1 and words in result.stderr, result.stderr
+        assert not (tmp_path / "sweep").exists()
+
+
 def test_user_controller_in_a_sweep_grid_on_dask(tmp_path):
     """A controller from a file outside the package next to mpc in a sweep on Dask (its workers
     import it by its spec from the same folder), and in a grid file."""
