@@ -71,6 +71,7 @@ def setpoints_from_plan(w: WindowInputs, plan: Plan, step: int, queued: set[str]
         discharge_mw=plan.discharge_mw[:, step].copy(),
         generator_mw=plan.generator_mw[:, step].copy(),
         plan=plan,
+        import_mw=plan.import_mw[:, step].copy(),
     )
 
 

@@ -110,7 +110,11 @@ class Setpoints:
     * ``generator_mw`` -- (S,) generator output set-point (MW, >= 0; 0 = off);
     * ``plan`` -- optionally the full plan behind the decision (diagnostics, kept in the result);
     * ``log`` -- optionally solver diagnostics for the solver log (``status``, ``gap``,
-      ``wall_s``, ``objective_benefit_usd``, ``fallback``, ...).
+      ``wall_s``, ``objective_benefit_usd``, ``fallback``, ...);
+    * ``import_mw`` -- optionally (S,) the grid import set-point (MW, >= 0): the plant follows it
+      where importing pays (a negative realised import price net of carbon), importing instead of
+      using (and so curtailing) renewables; None, or elsewhere, the plant's real-time rules decide
+      the import (renewables first).
     """
 
     job_starts: tuple[tuple[str, int], ...]  # (job name, site index) to start now
@@ -120,6 +124,7 @@ class Setpoints:
     generator_mw: np.ndarray
     plan: Plan | None = None
     log: dict[str, object] = field(default_factory=dict)
+    import_mw: np.ndarray | None = None
 
 
 class Controller(ABC):

@@ -53,7 +53,8 @@ class _At(Event):
         env.schedule(self, priority, max(delay, 0.0))
 
 
-def plant_inputs(fleet: Fleet, realised: RealisedSignals, n_ticks: int, grid: GridConnection) -> PlantInputs:
+def plant_inputs(fleet: Fleet, realised: RealisedSignals, n_ticks: int, grid: GridConnection,
+                 carbon_price_usd_per_tco2: float = 0.0) -> PlantInputs:
     """The realised exogenous inputs of the run's ``n_ticks`` ticks as arrays."""
     first = realised.run_offset
     frames = realised.frames
@@ -64,16 +65,18 @@ def plant_inputs(fleet: Fleet, realised: RealisedSignals, n_ticks: int, grid: Gr
     sites = fleet.site_names
     pue = fleet.pue(run_rows("temperature", sites).T).T.copy()
     export_price = run_rows("export_price", sites)
+    import_price, carbon = run_rows("import_price", sites), run_rows("carbon", sites)
     return PlantInputs(
         demand_req_per_s=run_rows("demand", fleet.class_names) if fleet.n_classes else np.zeros((n_ticks, 0)),
         renewable_mw=(run_rows("pv", sites) * fleet.pv_capacity_mw + run_rows("wind", sites) * fleet.wind_capacity_mw),
-        import_price_usd_per_mwh=run_rows("import_price", sites),
+        import_price_usd_per_mwh=import_price,
         export_price_usd_per_mwh=export_price,
-        carbon_t_per_mwh=run_rows("carbon", sites),
+        carbon_t_per_mwh=carbon,
         pue=pue,
         base_load_mw=run_rows("base_load", sites),
         export_cap_mw=grid.export_cap_mw(export_price),  # exporting at a negative price is never forced
         it_capacity_mw=fleet.power_capacity_mw / pue,
+        import_cost_usd_per_mwh=import_price + carbon_price_usd_per_tco2 * carbon,
     )
 
 
@@ -93,7 +96,8 @@ class ClosedLoop:
         run = scenario.run
         self.clock = RunClock.of(run.plant_tick_minutes, run.control_interval_minutes, run_hours)
         self.plant = Plant.of(fleet)
-        self.inputs = plant_inputs(fleet, realised, self.clock.n_ticks, self.plant.grid)
+        self.inputs = plant_inputs(fleet, realised, self.clock.n_ticks, self.plant.grid,
+                                   scenario.carbon.price_usd_per_tco2)
         run_start = pd.Timestamp(run.start)
         self.recorder = Recorder(fleet, run_start, self.clock, self.inputs)
         self.workload = Workload(self.plant.datacenter, self.recorder)

@@ -97,6 +97,7 @@ class ControlStep:
         self.plant.battery.set_commands(np.asarray(setpoints.charge_mw, dtype=float),
                                         np.asarray(setpoints.discharge_mw, dtype=float))
         self.plant.generator.set_command(setpoints.generator_mw)
+        self.plant.grid.set_command(setpoints.import_mw)
         if setpoints.plan is not None:
             self.recorder.plans.append(PlanRecord(now_h, setpoints.plan))
         return started

@@ -15,8 +15,11 @@ Real-time rules (SPEC §5) within a tick, given the controller's set-points:
    throughput, or facility power ``PUE x IT <= capacity`` -- spills its excess (every class in
    proportion) to the other latency-feasible sites with room, nearest to the class's origin
    first; what finds no room is dropped and counted.
-2. **Power balance** (:func:`close_balance`), per site: load = PUE(T) x IT. Renewables cover
-   the load (and the commanded charge) first; the battery and the generator follow their
+2. **Power balance** (:func:`close_balance`), per site: load = PUE(T) x IT. Where importing
+   pays -- a negative realised import price net of carbon (price + carbon price x intensity
+   < 0) -- the controller's import set-point is followed first (up to the load still to cover),
+   so the renewables it displaces are curtailed as the plan says and nothing is exported. Then
+   renewables cover the load (and the commanded charge); the battery and the generator follow their
    set-points within limits; the grid import closes the balance within its limit; a remaining
    deficit cancels charging, then discharges the battery further (within power and SOC limits),
    then raises or starts the generator, then sheds inference at the site (counted as dropped);
@@ -333,6 +336,23 @@ class GridConnection:
         self.fleet = fleet
         self.import_limit_mw = fleet.import_limit_mw
         self.export_limit_mw = fleet.export_limit_mw
+        self.import_setpoint: np.ndarray | None = None
+
+    def set_command(self, import_mw: np.ndarray | None) -> None:
+        """The controller's import set-point within ``[0, import_limit_mw]`` (None: none given)."""
+        if import_mw is None:
+            self.import_setpoint = None
+            return
+        setpoint = np.clip(np.nan_to_num(np.asarray(import_mw, dtype=float)), 0.0, self.import_limit_mw)
+        self.import_setpoint = setpoint if any_positive(setpoint) else None
+
+    def import_floor_mw(self, import_cost_usd_per_mwh: np.ndarray) -> np.ndarray | None:
+        """The import the plant follows this tick: the set-point where importing pays (a negative
+        cost net of carbon), 0 elsewhere; None when it is 0 everywhere."""
+        if self.import_setpoint is None or min(import_cost_usd_per_mwh.tolist(), default=0.0) >= 0.0:
+            return None
+        floor = np.where(import_cost_usd_per_mwh < 0.0, self.import_setpoint, 0.0)
+        return floor if any_positive(floor) else None
 
     def config(self) -> dict[str, object]:
         """Static configuration per site (for the run manifest)."""
@@ -390,13 +410,17 @@ def close_balance(
     load_mw: np.ndarray, sheddable_mw: np.ndarray, renewable_mw: np.ndarray,
     charge_mw: np.ndarray, discharge_mw: np.ndarray, generator_mw: np.ndarray,
     battery: Battery, hours: float, generator: Generator, import_limit_mw: np.ndarray, export_cap_mw: np.ndarray,
-    generator_allowed: np.ndarray | None = None,
+    generator_allowed: np.ndarray | None = None, import_floor_mw: np.ndarray | None = None,
 ) -> Flows:
     """Close every site's power balance for ``hours`` by the real-time rules (module docstring, rule 2).
 
     ``charge_mw``, ``discharge_mw`` and ``generator_mw`` are the commanded values (within their
     limits); what the rules add to the battery's flows stays within its SOC bounds for ``hours``.
     ``export_cap_mw`` is the export limit where exporting is allowed (0 elsewhere).
+    ``import_floor_mw`` (None: 0) is the controller's import set-point where importing pays
+    (:meth:`GridConnection.import_floor_mw`): up to the load (and commanded charge) still to cover,
+    it is imported before renewables are used, so the renewables it displaces are curtailed;
+    a site importing under it does not export.
     """
     c, d, g = charge_mw, discharge_mw, generator_mw
     residual = load_mw  # what renewables and the grid must cover; < 0: committed surplus
@@ -404,10 +428,18 @@ def close_balance(
         residual = residual + c - d
     if g is not generator.idle:
         residual = residual - g
+    if import_floor_mw is not None:  # follow the set-point first; renewables close the rest
+        followed = np.minimum(np.minimum(import_floor_mw, import_limit_mw), np.maximum(residual, 0.0))
+        residual = residual - followed
+        export_cap_mw = np.where(followed > EPS, 0.0, export_cap_mw)
     ren = np.minimum(np.maximum(residual, 0.0), renewable_mw)
     residual = residual - ren
-    imp = np.minimum(np.maximum(residual, 0.0), import_limit_mw)
-    residual = residual - imp
+    if import_floor_mw is not None:
+        imp = np.minimum(np.maximum(residual, 0.0), import_limit_mw - followed) + followed
+        residual = residual - (imp - followed)
+    else:
+        imp = np.minimum(np.maximum(residual, 0.0), import_limit_mw)
+        residual = residual - imp
     shed = unmet = started = None
     if any_positive(residual):
         deficit = np.maximum(residual, 0.0)
@@ -458,5 +490,5 @@ def close_balance(
             allowed = ~stuck if generator_allowed is None else generator_allowed & ~stuck
             return close_balance(load_mw, sheddable_mw, renewable_mw, charge_mw, discharge_mw,
                                  np.where(stuck, 0.0, generator_mw), battery, hours, generator,
-                                 import_limit_mw, export_cap_mw, allowed)
+                                 import_limit_mw, export_cap_mw, allowed, import_floor_mw)
     return Flows(ren, imp, exp, c, d, g, shed, unmet, started)

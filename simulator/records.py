@@ -74,6 +74,9 @@ class PlantInputs:
     base_load_mw: np.ndarray  # exogenous site load beside PUE x IT, never shed
     export_cap_mw: np.ndarray  # the export limit where exporting pays (price >= 0), else 0
     it_capacity_mw: np.ndarray  # IT MW the facility capacity allows at the tick's PUE
+    # what one MWh imported costs: price + carbon price x intensity, USD/MWh; < 0: importing pays,
+    # and the plant follows the controller's import set-point (simulator.plant, rule 2)
+    import_cost_usd_per_mwh: np.ndarray
 
 
 @dataclass

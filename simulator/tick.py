@@ -49,6 +49,7 @@ class TickState:
     renewable_mw: np.ndarray
     base_load_mw: np.ndarray
     export_cap_mw: np.ndarray
+    import_floor_mw: np.ndarray | None  # the import set-point followed where importing pays (None: none)
     elapsed_h: float = 0.0
     phases: list[Phase] = field(default_factory=list)
 
@@ -73,7 +74,8 @@ class PlantTick:
         charge_cmd, discharge_cmd = battery.commands()
         return TickState(i, i * self.clock.tick_h, pue, served, dropped, inference_it, pue * inference_it,
                          charge_cmd, discharge_cmd, self.plant.generator.setpoint, inputs.renewable_mw[i],
-                         inputs.base_load_mw[i], inputs.export_cap_mw[i])
+                         inputs.base_load_mw[i], inputs.export_cap_mw[i],
+                         self.plant.grid.import_floor_mw(inputs.import_cost_usd_per_mwh[i]))
 
     def phase(self, state: TickState) -> bool:
         """Close the balance (rule 2) until the next job completion, SOC bound or the tick's end;
@@ -87,7 +89,8 @@ class PlantTick:
         it_load = dc.base_it_mw + state.inference_it_mw
         flows = close_balance(state.pue * it_load + state.base_load_mw, state.sheddable_mw, state.renewable_mw,
                               state.charge_cmd, state.discharge_cmd, state.generator_cmd, battery, remaining,
-                              generator, self.plant.grid.import_limit_mw, state.export_cap_mw)
+                              generator, self.plant.grid.import_limit_mw, state.export_cap_mw,
+                              import_floor_mw=state.import_floor_mw)
         length = battery.advance(flows.charge, flows.discharge, min(remaining, dc.next_completion_h - now))
         # nothing to do when no generator runs or ran: the rules hand back the idle array untouched
         if self._has_generators and (flows.generator is not generator.idle or self._generator_was_on):
