@@ -331,20 +331,64 @@ def load_scenario(path: str | Path) -> Scenario:
     return parse_scenario(data, path_text, base_dir=path.resolve().parent)
 
 
-def with_days(scenario: Scenario, days: float | None) -> Scenario:
+#: what ``--days`` does to the scenario's carbon budget: scale it with the run length (the budget
+#: keeps its pace, tCO2 per day) or keep the whole budget for the shorter or longer run
+BUDGET_SCALES = ("pro-rata", "none")
+DEFAULT_BUDGET_SCALE = "pro-rata"
+
+
+def budget_for_days(scenario: Scenario, days: float | None, budget_scale: str = DEFAULT_BUDGET_SCALE) -> float | None:
+    """The carbon budget (tCO2) of the scenario run over ``days`` (None: its own length) by
+    ``budget_scale`` (:data:`BUDGET_SCALES`); None when the scenario has no budget.
+    Raises ``ValueError`` for an unknown ``budget_scale``."""
+    if budget_scale not in BUDGET_SCALES:
+        raise ValueError(f"budget scale must be one of {', '.join(BUDGET_SCALES)}, got {budget_scale!r}")
+    budget = scenario.carbon.budget_tco2
+    if budget is None or days is None or budget_scale == "none":
+        return budget
+    return budget * days / scenario.run.days
+
+
+def budget_note(scenario: Scenario, days: float | None, budget_scale: str = DEFAULT_BUDGET_SCALE) -> str | None:
+    """One line saying which carbon budget a run of ``days`` uses and why, e.g. ``carbon budget
+    for the simulated 1 day: 7.14 tCO2 (the scenario's 50 tCO2 over 7 days, scaled pro rata;
+    --budget-scale none keeps 50)``; None when the scenario has no budget."""
+    budget = scenario.carbon.budget_tco2
+    if budget is None:
+        return None
+    span = scenario.run.days if days is None else days
+    used = budget_for_days(scenario, days, budget_scale)
+    assert used is not None
+    if days is None or days == scenario.run.days:
+        return f"carbon budget: {budget:,.4g} tCO2 over the scenario's {_days(span)}"
+    own = f"the scenario's {budget:,.4g} tCO2 over {_days(scenario.run.days)}"
+    if budget_scale == "none":
+        how = f"{own}, kept whole; --budget-scale pro-rata gives {budget * days / scenario.run.days:,.4g}"
+    else:
+        how = f"{own}, scaled pro rata; --budget-scale none keeps {budget:,.4g}"
+    return f"carbon budget for the simulated {_days(span)}: {used:,.4g} tCO2 ({how})"
+
+
+def _days(days: float) -> str:
+    return f"{days:g} day" if days == 1 else f"{days:g} days"
+
+
+def with_days(scenario: Scenario, days: float | None, budget_scale: str = DEFAULT_BUDGET_SCALE) -> Scenario:
     """The scenario with its run length replaced, validated again like a loaded file.
 
     Every rule of :func:`scenarios.io.check_scenario` is checked over the new length (whole
     control intervals, series covering the longer run, jobs released within it), so a bad
     ``--days`` fails here with one :class:`ScenarioError`, before any simulation starts. The
-    carbon budget covers the whole run, so it is scaled in proportion to the new length.
+    carbon budget covers the whole run: ``budget_scale="pro-rata"`` (the default) scales it in
+    proportion to the new length, ``"none"`` keeps it (:func:`budget_for_days`; the commands
+    print :func:`budget_note`). Raises ``ValueError`` for an unknown ``budget_scale``.
     """
+    budget = budget_for_days(scenario, days, budget_scale)
     if days is None or days == scenario.run.days:
         return scenario
     data = scenario.model_dump(mode="python")
     data["run"]["days"] = days
-    if data["carbon"].get("budget_tco2") is not None:
-        data["carbon"]["budget_tco2"] = data["carbon"]["budget_tco2"] * days / scenario.run.days
+    data["carbon"]["budget_tco2"] = budget
     source = f"{scenario.name} with --days {days:g}"
     try:
         changed = Scenario.model_validate(data)

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 CONTROLLER_NAMES = tuple(REGISTRY)
 #: how the options name a user's class
 USER_CLASS_HINT = "or package.module:ClassName[:key=value,...] (a class of yours; see optimizer/protocol.py)"
+BUDGET_SCALES, DEFAULT_BUDGET_SCALE = ("pro-rata", "none"), "pro-rata"  # scenarios.io's (without its imports)
 #: KPIs in the tables of ``run`` and ``compare``: (key, label, format)
 MAIN_KPIS = (
     ("benefit_usd", "benefit (USD)", "{:,.0f}"),
@@ -278,6 +279,15 @@ def controllers_epilog() -> str:
     return "controllers (--controller SPEC):\n" + "\n".join(f"  {line}" for line in describe_controllers().splitlines())
 
 
+def add_days_arguments(parser: argparse.ArgumentParser, budget_default: str | None = DEFAULT_BUDGET_SCALE) -> None:
+    """``--days`` and ``--budget-scale`` (what --days does to the carbon budget)."""
+    parser.add_argument("--days", type=positive_number, help="run length (default: the scenario's)")
+    parser.add_argument("--budget-scale", choices=BUDGET_SCALES, default=budget_default,
+                        help="what --days does to the scenario's carbon budget: pro-rata scales it with the run "
+                             "length (its pace in tCO2 per day kept), none keeps the whole budget "
+                             f"(default {DEFAULT_BUDGET_SCALE}); the budget used is printed and in the manifest")
+
+
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scenario", help="built-in name or TOML file")
     parser.add_argument("--forecast", default="perfect",
@@ -285,7 +295,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
                              "or package.module:ClassName[:key=value,...] (default perfect)")
     parser.add_argument("--solver", choices=SOLVER_NAMES, default="highs")
     add_mpc_arguments(parser, defaults=True)
-    parser.add_argument("--days", type=positive_number, help="run length (default: the scenario's)")
+    add_days_arguments(parser)
     parser.add_argument("--noise", choices=("on", "off"),
                         help="realisation noise on traffic, weather and prices; off replays the series exactly "
                              "(default: the scenario's [noise] table, on)")
@@ -320,7 +330,8 @@ def run_run(args: argparse.Namespace) -> int:
     from scenarios import load_scenario
     from scenarios.io import with_days
 
-    scenario = with_days(load_scenario(args.scenario), args.days)  # --days re-checks every rule
+    base = load_scenario(args.scenario)
+    scenario = with_days(base, args.days, args.budget_scale)  # --days re-checks every rule
     seed = scenario.run.seed if args.seed is None else args.seed
     check_forecast(args.forecast)
     check_mpc_settings(scenario, args)
@@ -334,11 +345,14 @@ def run_run(args: argparse.Namespace) -> int:
     controller = make_controller(args.controller, scenario, forecast=args.forecast, solver=args.solver,
                                  seed=seed, **mpc_settings(args))
     noise = NoiseParameters.for_scenario(scenario, args.noise)
-    result = simulate(scenario, controller, seed=seed, progress=True, bound=args.bound, noise=noise)
+    result = simulate(base, controller, days=args.days, budget_scale=args.budget_scale, seed=seed, progress=True,
+                      bound=args.bound, noise=noise)
     wall = time.perf_counter() - began
     manifest = result.manifest
     print(f"{manifest['scenario']}: {args.controller}, forecast {manifest['forecaster'] or '-'}, "
           f"{manifest['days']:g} days, seed {seed}, {wall:.1f} s")
+    if manifest["carbon_budget"]["note"]:
+        print(manifest["carbon_budget"]["note"])
     print(format_kpis(result.kpis))
     warn_fallbacks(result.solver_log)
     from simulator.plots import plot_dispatch

@@ -43,6 +43,7 @@ from simulator.controllers import controller_names
 if TYPE_CHECKING:
     import pandas as pd
 
+    from scenarios.schema import Scenario
     from simulator.sweep_grid import SweepGrid
 
 #: KPIs of the paired-difference table: the main ones without wall-clock times
@@ -109,17 +110,17 @@ def run_compare(args: argparse.Namespace) -> int:
     from scenarios.io import with_days
     from simulator.sweep import SweepSpecError
 
-    scenario = with_days(load_scenario(args.scenario), args.days)  # --days re-checks every rule
+    scenario = with_days(load_scenario(args.scenario), args.days, args.budget_scale)  # --days re-checks every rule
     check_forecast(args.forecast)
     check_mpc_settings(scenario, args)
     check_controllers(scenario, controllers, args, "--controllers")
     check_solver(scenario, controllers, args.solver)
     try:
         grid = _grid(args, controllers, seeds)
-        grid.scenarios()  # every variant checked, over --days, before any run
+        scenarios = grid.scenarios()  # every variant checked, over --days, before any run
     except SweepSpecError as error:
         raise _user_error(str(error)) from None
-    return _run(grid, args, controllers, reference)
+    return _run(grid, args, controllers, reference, scenarios)
 
 
 def _grid(args: argparse.Namespace, controllers: list[str], seeds: list[int]) -> SweepGrid:
@@ -134,14 +135,16 @@ def _grid(args: argparse.Namespace, controllers: list[str], seeds: list[int]) ->
         "scenario": args.scenario, "controllers": controllers, "forecasts": [args.forecast], "seeds": seeds,
         "variants": variants, "days": args.days, "solver": args.solver, "time_limit_s": args.time_limit,
         "mip_gap": args.gap, "horizon_hours": args.horizon_hours, "fine_hours": args.fine_hours,
-        "coarse_factor": args.coarse_factor, "bound": args.bound,
+        "coarse_factor": args.coarse_factor, "bound": args.bound, "budget_scale": args.budget_scale,
     }
     return SweepGrid.from_mapping({key: value for key, value in options.items() if value is not None},
                                   where="aidc compare")
 
 
-def _run(grid: SweepGrid, args: argparse.Namespace, controllers: list[str], reference: str) -> int:
+def _run(grid: SweepGrid, args: argparse.Namespace, controllers: list[str], reference: str,
+         scenarios: dict[str, Scenario]) -> int:
     from simulator.sweep import run_sweep
+    from simulator.sweep_command import print_budgets
 
     total = len(grid.runs())
     folder = args.runs if args.runs is not None else Path(tempfile.mkdtemp(prefix="aidc-compare-"))
@@ -166,6 +169,7 @@ def _run(grid: SweepGrid, args: argparse.Namespace, controllers: list[str], refe
         if args.runs is not None else "run folders not kept (--runs DIR keeps them and resumes)"
     print(f"{grid.scenario}: {days:g} days, seeds {', '.join(map(str, grid.seeds))}, forecast {grid.forecasts[0]}; "
           f"{kept}")
+    print_budgets(grid, scenarios)
     for variant in grid.variants:
         rows = runs[runs["variant"] == variant.name] if len(runs) else runs
         present = [c for c in controllers if len(rows) and (rows["controller"] == c).any()]

@@ -8,7 +8,7 @@ import platform
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, requires, version
 
@@ -19,7 +19,7 @@ from forecasts import Forecaster, OracleForecaster
 from optimizer.control import Controller
 from optimizer.solvers import SolveOptions
 from scenarios.arrays import SIGNALS, Fleet, build_fleet
-from scenarios.io import dump_scenario, with_days
+from scenarios.io import DEFAULT_BUDGET_SCALE, budget_for_days, budget_note, dump_scenario, with_days
 from scenarios.schema import Scenario
 from scenarios.timebase import days_to_hours, minutes_to_hours, whole_steps
 from simulator._engine import ClosedLoop
@@ -84,10 +84,13 @@ def simulate(
     bound: bool = False,
     noise: NoiseParameters | None = None,
     bound_options: SolveOptions | None = None,
+    budget_scale: str = DEFAULT_BUDGET_SCALE,
 ) -> RunResult:
     """Run ``controller`` on ``scenario`` in the closed loop and return the recorded result.
 
-    ``days`` overrides the scenario's run length (its carbon budget scaled pro rata) and ``seed``
+    ``days`` overrides the scenario's run length, its carbon budget scaled by ``budget_scale``
+    (``"pro-rata"``, the default, or ``"none"``: :func:`scenarios.io.with_days`; the manifest's
+    ``carbon_budget`` records both budgets and the choice), and ``seed``
     its seed (the seed of every exogenous stream: same seed, same traffic, weather, prices and
     jobs for every controller).
     ``forecaster`` replaces the controller's forecaster (MPC controllers); an oracle forecaster
@@ -97,7 +100,8 @@ def simulate(
     ``noise`` sets the realisation noise; None takes the scenario's ``[noise]`` table
     (:meth:`simulator.processes.NoiseParameters.for_scenario`).
     """
-    prepared = prepare_run(scenario, controller, days=days, seed=seed, forecaster=forecaster, noise=noise)
+    prepared = prepare_run(scenario, controller, days=days, seed=seed, forecaster=forecaster, noise=noise,
+                           budget_scale=budget_scale)
     bar = None
     if progress:
         from tqdm import tqdm
@@ -133,6 +137,9 @@ class PreparedRun:
     n_control: int
     wall_start: datetime
     began: float
+    # the carbon budget of the simulated span: budget_tco2, budget_scale, scenario_budget_tco2,
+    # scenario_days and the note the commands print (scenarios.io.budget_note)
+    carbon_budget: dict[str, object] = field(default_factory=dict)
 
     def closed_loop(self, controller: Controller, on_control_step: Callable[[], None] | None = None,
                     stepped: bool = False) -> ClosedLoop:
@@ -142,12 +149,17 @@ class PreparedRun:
 
 
 def prepare_run(scenario: Scenario, controller: Controller, *, days: float | None = None, seed: int | None = None,
-                forecaster: Forecaster | None = None, noise: NoiseParameters | None = None) -> PreparedRun:
+                forecaster: Forecaster | None = None, noise: NoiseParameters | None = None,
+                budget_scale: str = DEFAULT_BUDGET_SCALE) -> PreparedRun:
     """The first half of :func:`simulate`: realise the exogenous signals and the job submissions
     of the seed, bind an oracle forecaster to the truth and reset the controller."""
     wall_start = datetime.now(UTC)
     began = time.perf_counter()
-    scenario = with_days(scenario, days)
+    budget: dict[str, object] = {
+        "budget_tco2": budget_for_days(scenario, days, budget_scale), "budget_scale": budget_scale,
+        "scenario_budget_tco2": scenario.carbon.budget_tco2, "scenario_days": scenario.run.days,
+        "note": budget_note(scenario, days, budget_scale)}
+    scenario = with_days(scenario, days, budget_scale)
     seed = scenario.run.seed if seed is None else int(seed)
     noise = NoiseParameters.for_scenario(scenario) if noise is None else noise
     fleet = build_fleet(scenario)
@@ -168,7 +180,7 @@ def prepare_run(scenario: Scenario, controller: Controller, *, days: float | Non
             used_forecaster.bind_truth(signal, control_signals[signal])
     controller.reset(scenario, fleet)
     return PreparedRun(scenario, seed, noise, fleet, realised, submissions, control_signals, used_forecaster,
-                       horizon_h, run_hours, whole_steps(run_hours, interval_h), wall_start, began)
+                       horizon_h, run_hours, whole_steps(run_hours, interval_h), wall_start, began, budget)
 
 
 def finish_run(prepared: PreparedRun, controller: Controller, loop: ClosedLoop, raw: RawRun, loop_s: float, *,
@@ -202,6 +214,7 @@ def finish_run(prepared: PreparedRun, controller: Controller, loop: ClosedLoop, 
         "scenario_sha256": hashlib.sha256(scenario_text.encode("utf-8")).hexdigest(),
         "seed": seed,
         "days": run.days,
+        "carbon_budget": prepared.carbon_budget,
         "start": pd.Timestamp(run.start).isoformat(),
         "plant_tick_minutes": run.plant_tick_minutes,
         "control_interval_minutes": run.control_interval_minutes,

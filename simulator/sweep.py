@@ -116,7 +116,8 @@ def execute_run(spec: RunSpec, scenario: Scenario, sweep_folder: str) -> dict[st
     began = time.perf_counter()
     controller = make_controller(spec.controller, scenario, forecast=spec.forecast or "perfect",
                                  solver=spec.solver or "highs", seed=spec.seed, **spec.mpc_settings())
-    result = simulate(scenario, controller, days=spec.days, seed=spec.seed, bound=spec.bound)
+    result = simulate(scenario, controller, days=spec.days, seed=spec.seed, bound=spec.bound,
+                      budget_scale=spec.budget_scale)
     staging = Path(sweep_folder) / ".staging" / f"{spec.run_id}.{uuid.uuid4().hex[:8]}"
     result.save(staging)
     row = {**spec.row(), "days": float(result.manifest["days"])}

@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from optimizer.defaults import SOLVER_NAMES
-from simulator.commands import add_mpc_arguments, check_solver, non_negative_int, positive_number
+from simulator.commands import add_days_arguments, add_mpc_arguments, check_solver, non_negative_int
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from scenarios.schema import Scenario
     from simulator.sweep_grid import SweepGrid
 
 #: (KPI, label, format) in the table printed after a sweep
@@ -50,7 +51,7 @@ def add_sweep_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
                         help="forecaster specs for the MPC controllers, separated by ';' (or by commas before a new "
                              "name: perfect,noisy:sigma_24h=0.1,rho=0.8,ets); default perfect")
     parser.add_argument("--seeds", help="e.g. 1-5 or 1,4,9 (default 1-3)")
-    parser.add_argument("--days", type=positive_number, help="run length (default: the scenario's)")
+    add_days_arguments(parser, budget_default=None)
     parser.add_argument("--scenario-variant", action="append", dest="variants", metavar="[NAME:]FIELD=VALUE,...",
                         help="a scenario variant (repeat for several), e.g. rich:generation_scale=2 or "
                              "carbon.price_usd_per_tco2=60; 'base' = no overrides (default: base only; given "
@@ -84,9 +85,23 @@ def run_sweep(args: argparse.Namespace) -> int:
             print("aidc: note: the sweep runs only the given scenario variant(s); add --scenario-variant base to "
                   "include the base scenario", file=sys.stderr)
         check_solver(next(iter(scenarios.values())), list(grid.controllers), grid.solver)
-        return _run(grid, args)
+        return _run(grid, args, scenarios)
     except SweepSpecError as error:
         raise UserError(str(error)) from None
+
+
+def print_budgets(grid: SweepGrid, scenarios: dict[str, Scenario]) -> None:
+    """The carbon budget each variant's runs use (``--days`` never changes it silently)."""
+    from scenarios.io import budget_note
+
+    notes = {name: budget_note(scenario, grid.days, grid.budget_scale) for name, scenario in scenarios.items()}
+    if len(set(notes.values())) == 1:
+        note = next(iter(notes.values()))
+        if note:
+            print(note)
+        return
+    for name, note in notes.items():
+        print(f"{name}: {note or 'no carbon budget'}")
 
 
 def _grid(args: argparse.Namespace) -> SweepGrid:
@@ -99,6 +114,7 @@ def _grid(args: argparse.Namespace) -> SweepGrid:
         "forecasts": split_forecasts(args.forecasts) if args.forecasts is not None else None,
         "seeds": args.seeds,
         "days": args.days,
+        "budget_scale": args.budget_scale,
         "solver": args.solver,
         "time_limit_s": args.time_limit,
         "mip_gap": args.gap,
@@ -118,7 +134,7 @@ def _grid(args: argparse.Namespace) -> SweepGrid:
                                   where="aidc sweep")
 
 
-def _run(grid: SweepGrid, args: argparse.Namespace) -> int:
+def _run(grid: SweepGrid, args: argparse.Namespace, scenarios: dict[str, Scenario]) -> int:
     from simulator.plots import plot_comparison, plot_kpi_vs_forecast_error
     from simulator.sweep import run_sweep as sweep
 
@@ -127,6 +143,7 @@ def _run(grid: SweepGrid, args: argparse.Namespace) -> int:
     runs, folder = outcome.runs, outcome.folder
     print(f"{grid.scenario}: {outcome.total} runs: {outcome.ran} ran, {outcome.skipped} already finished, "
           f"{len(outcome.failed)} failed; {outcome.wall_s:.1f} s")
+    print_budgets(grid, scenarios)
     if len(runs):
         print(summary_table(runs))
         written = ["runs.parquet", "runs.csv", "summary.parquet", "summary.csv"]

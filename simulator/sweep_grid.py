@@ -13,6 +13,7 @@ A grid file::
     forecasts = ["perfect", "noisy:sigma_24h=0.1", "noisy:sigma_24h=0.3"]
     seeds = "1-3"                    # or [1, 2, 3]
     days = 1
+    budget_scale = "pro-rata"        # what days does to the carbon budget: "pro-rata" (default) or "none"
     bound = true                     # also solve the perfect-information bound: regret_usd
     [variants]                       # default: one variant "base" without overrides
     base = {}
@@ -194,6 +195,7 @@ class RunSpec:
     horizon_hours: float | None = None  # None: the scenario's
     fine_hours: float | None = None  # 0: full resolution
     coarse_factor: int | None = None
+    budget_scale: str = "pro-rata"  # scenarios.io.DEFAULT_BUDGET_SCALE (left out of the run id at the default)
 
     def mpc_settings(self) -> dict[str, Any]:
         """``make_controller`` keyword arguments of the MPC's settings (defaults where not set)."""
@@ -206,7 +208,10 @@ class RunSpec:
     @property
     def run_id(self) -> str:
         """``<controller>_<forecast>_<variant>_seed<seed>-<hash>``: readable, unique per parameters."""
-        digest = hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:10]
+        fields = asdict(self)
+        if fields["budget_scale"] == "pro-rata":  # the ids of sweeps from before the choice existed stay valid
+            del fields["budget_scale"]
+        digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:10]
         forecast = _slug(self.forecast) if self.forecast is not None else "none"
         return f"{_slug(self.controller)}_{forecast}_{_slug(self.variant)}_seed{self.seed}-{digest}"
 
@@ -237,6 +242,7 @@ class SweepGrid:
     horizon_hours: float | None = None  # None: the scenario's
     fine_hours: float = MPC_DEFAULTS.fine_hours or 0.0  # 0: full resolution
     coarse_factor: int | None = None  # None: steps of MPC_DEFAULTS.coarse_step_hours
+    budget_scale: str = "pro-rata"  # what days does to the carbon budget (scenarios.io.BUDGET_SCALES)
 
     def __post_init__(self) -> None:
         if not self.controllers:
@@ -253,6 +259,11 @@ class SweepGrid:
             raise SweepSpecError(f"scenario variants: need distinct names, got {names}")
         if self.days is not None and not self.days > 0:
             raise SweepSpecError(f"days must be positive, got {self.days:g}")
+        from scenarios.io import BUDGET_SCALES
+
+        if self.budget_scale not in BUDGET_SCALES:
+            raise SweepSpecError(f"budget_scale: unknown {str(self.budget_scale)[:40]!r}; choose from "
+                                 f"{', '.join(BUDGET_SCALES)}")
         if self.solver not in SOLVER_NAMES:
             raise SweepSpecError(f"solver: unknown {self.solver!r}; choose from {', '.join(SOLVER_NAMES)}")
         if not self.time_limit_s > 0:
@@ -281,6 +292,7 @@ class SweepGrid:
         """A grid from a small TOML file; ``overrides`` (not None) replace its keys.
 
         ``scenario``, ``controllers``, ``forecasts``, ``seeds`` (list or ``"1-5"``), ``days``,
+        ``budget_scale`` (``"pro-rata"`` or ``"none"``: what ``days`` does to the carbon budget),
         ``solver``, ``time_limit_s``, ``mip_gap``, ``horizon_hours``, ``fine_hours`` (0 = a
         full-resolution horizon), ``coarse_factor``, ``bound``, and a table ``[variants]`` of
         named override tables (``rich = { generation_scale = 2.0 }``; ``base = {}``). A relative
@@ -300,7 +312,7 @@ class SweepGrid:
     def from_mapping(cls, data: Mapping[str, object], where: str = "grid", base_dir: Path | None = None) -> SweepGrid:
         """A grid from a mapping with the keys of :meth:`from_toml`."""
         known = {"scenario", "controllers", "forecasts", "seeds", "variants", "days", "solver", "time_limit_s",
-                 "mip_gap", "bound", "horizon_hours", "fine_hours", "coarse_factor"}
+                 "mip_gap", "bound", "horizon_hours", "fine_hours", "coarse_factor", "budget_scale"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise SweepSpecError(f"{where}: unknown key(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
@@ -341,6 +353,8 @@ class SweepGrid:
             kwargs["coarse_factor"] = int(factor)
         if "solver" in data:
             kwargs["solver"] = str(data["solver"])
+        if "budget_scale" in data:
+            kwargs["budget_scale"] = str(data["budget_scale"])
         if "bound" in data:
             if not isinstance(data["bound"], bool):
                 raise SweepSpecError(f"{where}: bound must be true or false")
@@ -357,6 +371,7 @@ class SweepGrid:
             "seeds": list(self.seeds), "variants": {v.name: v.to_dict() for v in self.variants}, "days": self.days,
             "solver": self.solver, "time_limit_s": self.time_limit_s, "mip_gap": self.mip_gap, "bound": self.bound,
             "horizon_hours": self.horizon_hours, "fine_hours": self.fine_hours, "coarse_factor": self.coarse_factor,
+            "budget_scale": self.budget_scale,
         }
 
     def scenarios(self) -> dict[str, Scenario]:
@@ -370,7 +385,7 @@ class SweepGrid:
 
         for variant in self.variants:
             scenario = variant.apply(base)
-            with_days(scenario, self.days)  # a run length that is not whole control intervals fails now
+            with_days(scenario, self.days, self.budget_scale)  # a run length not whole control intervals fails now
             problem = horizon_problem(scenario, self.horizon_hours) if self.horizon_hours is not None else None
             if problem and any(controller_spec(c).uses_solver for c in self.controllers):
                 raise SweepSpecError(f"variant {variant.name}: {problem}")
@@ -415,7 +430,7 @@ class SweepGrid:
                             mip_gap=self.mip_gap if mpc else None, bound=self.bound,
                             horizon_hours=self.horizon_hours if mpc else None,
                             fine_hours=self.fine_hours if mpc else None,
-                            coarse_factor=self.coarse_factor if mpc else None,
+                            coarse_factor=self.coarse_factor if mpc else None, budget_scale=self.budget_scale,
                         ))
         return specs
 
