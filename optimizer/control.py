@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from forecasts import Forecaster, HistoryView
+from forecasts import Forecaster, ForecastError, HistoryView
 
 # the protocol, re-exported (``from optimizer.control import Controller`` keeps working)
 from optimizer.protocol import Controller, Observation, RunningJob, Setpoints  # noqa: F401
@@ -144,6 +144,9 @@ def forecast_signals(
 ) -> dict[str, pd.DataFrame]:
     """Every signal forecast over the horizon at the control interval: ``{signal: (T, columns)}``.
 
+    Raises :class:`NonFiniteForecast` (a :class:`~forecasts.ForecastError`) naming the forecaster
+    and the signal when a forecast holds NaN or an infinity.
+
     With ``scenario``, a site whose export price is contractual (no export series of its own:
     ``export_price_fraction`` x the import price) gets its export-price forecast derived from its
     import-price forecast in the same way, instead of forecast on its own. An independent
@@ -157,9 +160,21 @@ def forecast_signals(
         signal: forecaster.forecast(signal, observation.history[signal], observation.time, step, horizon_steps).values
         for signal in SIGNALS
     }
+    for signal, frame in signals.items():
+        values = frame.to_numpy(dtype=float)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            row, column = np.unravel_index(int(np.argmax(bad)), values.shape)
+            raise NonFiniteForecast(
+                f"forecaster {forecaster.spec} gave a non-finite {signal} forecast ({values[row, column]} for "
+                f"{frame.columns[column]} at {frame.index[row]}; {int(bad.sum())} of {values.size} values); refused")
     if scenario is not None:
         signals["export_price"] = derived_export_price(scenario, signals["import_price"], signals["export_price"])
     return signals
+
+
+class NonFiniteForecast(ForecastError):
+    """A forecaster returned NaN or an infinity: refused before any solver sees it."""
 
 
 def derived_export_price(scenario: Scenario, import_price: pd.DataFrame, export_price: pd.DataFrame) -> pd.DataFrame:

@@ -15,7 +15,14 @@ import time
 import numpy as np
 
 from forecasts import Forecaster
-from optimizer.control import Controller, GreedyController, Observation, Setpoints, forecast_signals
+from optimizer.control import (
+    Controller,
+    GreedyController,
+    NonFiniteForecast,
+    Observation,
+    Setpoints,
+    forecast_signals,
+)
 from optimizer.defaults import MPC_DEFAULTS
 from optimizer.plan import Plan
 from optimizer.solvers import SolveOptions, SolverUnavailable
@@ -169,9 +176,16 @@ class MPCController(Controller):
 
     def decide(self, observation: Observation) -> Setpoints:
         began = time.perf_counter()
-        w = self.window(observation)
-        built = time.perf_counter() - began
         queued = {job.name for job in observation.queued}
+        try:
+            w = self.window(observation)
+        except NonFiniteForecast as error:  # refused before the solver: this step falls back
+            setpoints = self._fallback(observation, queued)
+            kind = setpoints.log.get("fallback_kind", "greedy")
+            setpoints.log = {"decide_s": time.perf_counter() - began, "fallback": f"{kind}: {error}",
+                             "forecast_refused": str(error)}
+            return setpoints
+        built = time.perf_counter() - began
         log: dict[str, object] = {"build_s": built}
         reason = None
         try:

@@ -30,7 +30,7 @@ from optimizer.heuristic import solve_window
 from optimizer.model import ModelOptions, build_model
 from optimizer.plan import Plan, read_plan
 from optimizer.solvers import SolveOptions, SolveResult
-from optimizer.window import WindowInputs
+from optimizer.window import WindowInputs, non_finite_input
 
 VARIANTS: dict[str, str] = {
     "joint": "compute and energy optimised together",
@@ -46,6 +46,10 @@ class InfeasibleWindow(ValueError):
     """The window's model has no feasible solution (inconsistent input)."""
 
 
+class NonFiniteWindow(InfeasibleWindow):
+    """The window holds NaN or an infinity (refused before the solver sees it)."""
+
+
 @dataclass
 class VariantResult:
     variant: str
@@ -57,6 +61,9 @@ class VariantResult:
 def _solve_plan(
     w: WindowInputs, options: ModelOptions, solve_options: SolveOptions, what: str
 ) -> tuple[Plan, SolveResult]:
+    problem = non_finite_input(w)
+    if problem is not None:
+        raise NonFiniteWindow(f"{what}: the window's input is not finite: {problem}; not solved")
     model, index = build_model(w, options)
     result = solve_window(model, index, solve_options)
     result.dropped_binaries = dict(index.dropped_binaries)

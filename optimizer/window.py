@@ -172,6 +172,42 @@ class WindowInputs:
         return replace(self, **changes)
 
 
+#: the numeric inputs of a window a solver reads, with their units (for :func:`non_finite_input`)
+_CHECKED_INPUTS = (
+    ("demand_req_per_s", "req/s"), ("pv_available_mw", "MW"), ("wind_available_mw", "MW"),
+    ("import_price_usd_per_mwh", "USD/MWh"), ("export_price_usd_per_mwh", "USD/MWh"), ("carbon_t_per_mwh", "t/MWh"),
+    ("pue", ""), ("soc_initial_mwh", "MWh"), ("tail_energy_price_usd_per_mwh", "USD/MWh"),
+    ("battery_terminal_value_usd_per_mwh", "USD/MWh"), ("base_load_mw", "MW"),
+)
+
+
+def non_finite_input(w: WindowInputs) -> str | None:
+    """Where a window holds NaN or an infinity, e.g. ``import_price_usd_per_mwh is nan at site b,
+    step 3 (2 of 24 values)``; None when every input is finite. A solver handed such a window
+    may fail in misleading ways (HiGHS reports an infeasible model, or ignores its time limit)."""
+    for name, _ in _CHECKED_INPUTS:
+        values = getattr(w, name)
+        if values is None:
+            continue
+        values = np.asarray(values, dtype=float)
+        bad = ~np.isfinite(values)
+        if not bad.any():
+            continue
+        first = np.unravel_index(int(np.argmax(bad)), values.shape)
+        where = ""
+        if values.ndim >= 1:
+            labels = w.fleet.class_names if name == "demand_req_per_s" else w.fleet.site_names
+            where = f" at {'class' if name == 'demand_req_per_s' else 'site'} {labels[first[0]]}"
+        if values.ndim == 2:
+            where += f", step {first[1]}"
+        return f"{name} is {values[first]}{where} ({int(bad.sum())} of {values.size} values)"
+    for name in ("carbon_budget_tco2", "carbon_price_usd_per_tco2", "carbon_violation_penalty_usd_per_tco2"):
+        value = getattr(w, name)
+        if value is not None and not np.isfinite(value):
+            return f"{name} is {value}"
+    return None
+
+
 def coarsen(w: WindowInputs, fine_steps: int, coarse_factor: int) -> WindowInputs:
     """A variable-resolution copy of a uniform window: its first ``fine_steps`` steps kept, the rest
     merged ``coarse_factor`` at a time (the last block may be shorter); series are block means."""

@@ -240,6 +240,37 @@ def check_scenario(scenario: Scenario, source: str = "<scenario>", releases_with
         if np.abs(values).max() > limit:
             raise ScenarioError(source, field, f"values must lie within ±{limit:g} over the run "
                                                f"(got {values[np.argmax(np.abs(values))]:g})")
+    check_cooling_capacity(scenario, source)
+
+
+def check_cooling_capacity(scenario: Scenario, source: str = "<scenario>") -> None:
+    """Refuse a site whose idle IT load times the PUE of the run's hottest plant tick exceeds its
+    ``power_capacity_mw``: the facility could not even idle then (PUE(T) as in
+    :class:`scenarios.schema.Cooling`, T the scenario's ambient temperature series over the run;
+    realisation noise may still push a tick beyond it, which the plant records as unmet load).
+    A temperature series that cannot be read is left to the series checks of :func:`check_scenario`.
+    Raises :class:`ScenarioError` naming ``sites[i].idle_power_mw`` and the numbers."""
+    tick_h = minutes_to_hours(scenario.run.plant_tick_minutes)
+    n_ticks = whole_steps(days_to_hours(scenario.run.days), tick_h)
+    for i, site in enumerate(scenario.sites):
+        if site.idle_power_mw <= 0:
+            continue
+        try:
+            temperature = resolve_series(site.ambient_temperature_c, scenario.run.start, n_ticks, tick_h,
+                                         longitude_deg=site.longitude_deg, rule=SIGNAL_RULES["temperature"])
+        except ValueError:
+            continue
+        if not np.isfinite(temperature).all():
+            continue
+        hottest = int(np.argmax(temperature))
+        pue = site.cooling.pue_at(float(temperature[hottest]))
+        if site.idle_power_mw * pue > site.power_capacity_mw * (1 + 1e-9) + 1e-9:
+            at = pd.Timestamp(scenario.run.start) + pd.Timedelta(hours=hottest * tick_h)
+            raise ScenarioError(source, f"sites[{i}].idle_power_mw",
+                                f"site {site.name!r}: idle facility load {site.idle_power_mw * pue:.4g} MW "
+                                f"(idle {site.idle_power_mw:g} MW x PUE {pue:.4g} at {temperature[hottest]:.3g} °C, "
+                                f"{at:%Y-%m-%d %H:%M} UTC, the run's hottest tick) exceeds power_capacity_mw "
+                                f"{site.power_capacity_mw:g} MW; raise the capacity or lower the idle power")
 
 
 def check_supply(scenario: Scenario, source: str = "<scenario>") -> None:

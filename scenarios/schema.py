@@ -54,6 +54,12 @@ class Cooling(_Model):
     pue_min: float = Field(1.05, ge=1.0, le=3.0, description="lower clip of PUE")
     pue_max: float = Field(1.8, ge=1.0, le=3.0, description="upper clip of PUE")
 
+    def pue_at(self, temperature_c: float) -> float:
+        """PUE at one ambient temperature (the formula above; :meth:`scenarios.arrays.Fleet.pue`
+        is its array form over a fleet)."""
+        raw = self.pue_at_reference + self.pue_per_degc * (temperature_c - self.reference_temperature_c)
+        return float(min(max(raw, self.pue_min), self.pue_max))
+
     @model_validator(mode="after")
     def _ordered(self) -> Cooling:
         if not self.pue_min <= self.pue_max:

@@ -67,6 +67,8 @@ class ControlStep:
     def conclude(self, step: int, setpoints: Setpoints, decide_s: float) -> list[tuple[str, float]]:
         """The second half: apply ``setpoints`` and log the step; (name, end hour) of the jobs started."""
         now = step * self.clock.interval_h
+        if setpoints.log and setpoints.log.get("forecast_refused"):  # a NaN/inf forecast never reaches a solver
+            self.recorder.event(now, None, "forecast_refused", str(setpoints.log["forecast_refused"]))
         started = self.apply(setpoints, now, step)
         self.log(now, setpoints, decide_s, len(started))
         return started

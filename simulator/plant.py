@@ -15,7 +15,10 @@ Real-time rules (SPEC §5) within a tick, given the controller's set-points:
    throughput, or facility power ``PUE x IT <= capacity`` -- spills its excess (every class in
    proportion) to the other latency-feasible sites with room, nearest to the class's origin
    first; what finds no room is dropped and counted.
-2. **Power balance** (:func:`close_balance`), per site: load = PUE(T) x IT. Where importing
+2. **Power balance** (:func:`close_balance`), per site: load = PUE(T) x IT, at most the
+   facility's ``power_capacity_mw`` (what PUE x IT asks beyond it -- idle and training load on a
+   tick hotter than planned -- is not supplied: recorded as unmet load, with a ``load_unmet``
+   event, by :mod:`simulator.tick`), plus the base load. Where importing
    pays -- a negative realised import price net of carbon (price + carbon price x intensity
    < 0) -- the controller's import set-point is followed first (up to the load still to cover),
    so the renewables it displaces are curtailed as the plan says and nothing is exported. Then

@@ -46,7 +46,9 @@ class TickRecord(NamedTuple):
 
 class EventRecord(NamedTuple):
     """A discrete event: job submitted/started/completed/dropped, start refused, generator
-    started, battery at an SOC limit."""
+    started, battery at an SOC limit, a site starting to leave load unsupplied (``load_unmet``,
+    with the MW and why) and supplying it all again (``load_met``), a non-finite forecast refused
+    before the solver (``forecast_refused``, fleet-wide)."""
 
     time_h: float
     site: str  # "" for fleet-wide events

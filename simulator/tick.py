@@ -64,6 +64,8 @@ class PlantTick:
         self.max_phases = max_phases  # a safeguard against endless splitting by float rounding
         self._has_generators = bool(plant.generator.present.any())
         self._generator_was_on = bool(plant.generator.on.any())
+        self._unmet = np.zeros(len(plant.datacenter.capacity_mw), dtype=bool)  # sites leaving load unsupplied
+        self._any_unmet = False
 
     def begin(self, i: int) -> TickState:
         """Start tick ``i``: route the tick's inference demand (rule 1), take the set-points."""
@@ -87,10 +89,22 @@ class PlantTick:
             self.workload.complete_due(now)
         remaining = dt - state.elapsed_h
         it_load = dc.base_it_mw + state.inference_it_mw
-        flows = close_balance(state.pue * it_load + state.base_load_mw, state.sheddable_mw, state.renewable_mw,
+        facility = state.pue * it_load
+        # the facility never draws more than its capacity: what PUE x IT asks beyond it (idle and
+        # training load on a hot tick; inference was already routed within it) is not supplied
+        over = facility - dc.capacity_mw
+        over_capacity = any_positive(over)
+        if over_capacity:
+            over = np.maximum(over, 0.0)
+            facility = facility - over
+        flows = close_balance(facility + state.base_load_mw, state.sheddable_mw, state.renewable_mw,
                               state.charge_cmd, state.discharge_cmd, state.generator_cmd, battery, remaining,
                               generator, self.plant.grid.import_limit_mw, state.export_cap_mw,
                               import_floor_mw=state.import_floor_mw)
+        if over_capacity:
+            flows.unmet = over if flows.unmet is None else flows.unmet + over
+        if flows.unmet is not None or self._any_unmet:
+            self._note_unmet(now, flows.unmet, over if over_capacity else None)
         length = battery.advance(flows.charge, flows.discharge, min(remaining, dc.next_completion_h - now))
         # nothing to do when no generator runs or ran: the rules hand back the idle array untouched
         if self._has_generators and (flows.generator is not generator.idle or self._generator_was_on):
@@ -107,6 +121,24 @@ class PlantTick:
         if last:  # record before the loop yields: the controller at the tick's end sees it
             self.recorder.ticks[state.index] = self._record(state)
         return last
+
+    def _note_unmet(self, now_h: float, unmet_mw: np.ndarray | None, over_capacity_mw: np.ndarray | None) -> None:
+        """A ``load_unmet`` event where a site starts leaving load unsupplied (the MW and why), a
+        ``load_met`` event where it supplies its whole load again."""
+        unmet = np.zeros(len(self._unmet)) if unmet_mw is None else unmet_mw
+        now_unmet = unmet > EPS
+        capacity = self.plant.datacenter.capacity_mw
+        for site in np.flatnonzero(now_unmet & ~self._unmet):
+            if over_capacity_mw is not None and over_capacity_mw[site] > EPS:
+                why = (f"PUE x IT asks {capacity[site] + over_capacity_mw[site]:.3f} MW of a "
+                       f"{capacity[site]:g} MW facility capacity")
+            else:
+                why = "the grid, battery, generator and renewables are short within their limits"
+            self.recorder.event(now_h, int(site), "load_unmet", f"{unmet[site]:.3f} MW not supplied: {why}")
+        for site in np.flatnonzero(self._unmet & ~now_unmet):
+            self.recorder.event(now_h, int(site), "load_met", "the whole load is supplied again")
+        self._unmet = now_unmet
+        self._any_unmet = bool(now_unmet.any())
 
     def phase_end_h(self, state: TickState, last: bool) -> float:
         """When the phase just closed ends (hours after the run start)."""
