@@ -21,6 +21,9 @@ For signal ``s``, key ``k``, issue time ``τ`` and target step ``i = 0..H-1`` wi
   ``η = sqrt(c_g)·G + sqrt(c_s − c_g)·S_s + sqrt(1 − c_s)·I_{s,k}`` with ``c_s = site_corr`` and
   ``c_g = signal_corr ≤ site_corr``: the errors of two keys of one signal have correlation
   ``site_corr``, of two different signals ``signal_corr`` (exact when their ``rho`` agree).
+  A derived signal (:data:`DERIVED_SIGNALS`: the export price) has no draws of its own: it uses
+  its parent's ``z`` (the import price's), so its error follows the parent's, with settings that
+  default to the parent's (``import_price.sigma_24h=0.2`` sets both; ``export_price.*`` only it).
 
 The result is clipped to the signal's range (≥ 0 for demand, pv, wind, carbon; ≤ 1 for pv, wind),
 so near a bound the realised error is smaller than the configured one.
@@ -71,6 +74,11 @@ NOISE_DEFAULTS: dict[str, dict[str, object]] = {
     "carbon": {"mode": "relative", "sigma_24h": 0.1},
     "temperature": {"mode": "std", "sigma_24h": 0.3},
 }
+#: a derived signal -> its parent: its errors are its parent's draws (same streams, same AR(1)
+#: path), scaled by its own scale, and its settings default to the parent's. A contractual export
+#: price is a fraction of the import price, so its error is that fraction of the import price's
+#: error and its forecast stays that fraction of the import forecast -- never above it.
+DERIVED_SIGNALS: dict[str, str] = {"export_price": "import_price"}
 _MODES = ("relative", "std", "absolute")
 _CURVES = ("sqrt", "linear", "const")
 
@@ -146,9 +154,11 @@ class NoisyForecaster(OracleForecaster):
         self._weights = (np.sqrt(signal_corr), np.sqrt(site_corr - signal_corr), np.sqrt(1.0 - site_corr))
 
     def _resolve(self, signal: str) -> NoiseSettings:
-        resolved: dict[str, object] = dict(NOISE_DEFAULTS[signal])
+        parent = DERIVED_SIGNALS.get(signal)
+        resolved: dict[str, object] = dict(NOISE_DEFAULTS[parent or signal])
         for name in ("mode", "sigma_0", "sigma_24h", "curve", "rho", "bias"):
-            for source in (name, f"{signal}.{name}"):
+            own = (name, f"{parent}.{name}", f"{signal}.{name}") if parent else (name, f"{signal}.{name}")
+            for source in own:
                 if self.params.get(source) is not None:
                     resolved[name] = self.params[source]
         settings = NoiseSettings(**resolved)  # type: ignore[arg-type]  # values checked by resolve_params
@@ -170,19 +180,20 @@ class NoisyForecaster(OracleForecaster):
 
     def standard_errors(self, request: ForecastRequest) -> np.ndarray:
         """The unit-variance AR(1) error paths ``z``, shape (horizon_steps, keys)."""
-        settings = self.settings[request.signal]
+        source = DERIVED_SIGNALS.get(request.signal, request.signal)  # a derived signal draws its parent's
+        settings = self.settings[source]
         size = request.horizon_steps
         w_global, w_signal, w_key = self._weights
         innovations = np.empty((size, len(request.keys)))
         for column, key in enumerate(request.keys):
             innovations[:, column] = normal_stream(
-                self.seed, ("noisy/key", request.signal, str(key)), request.issue_ns, size
+                self.seed, ("noisy/key", source, str(key)), request.issue_ns, size
             )
         if w_key < 1.0:
             innovations *= w_key
         if w_signal > 0.0:
             innovations += w_signal * normal_stream(
-                self.seed, ("noisy/signal", request.signal), request.issue_ns, size
+                self.seed, ("noisy/signal", source), request.issue_ns, size
             )[:, None]
         if w_global > 0.0:
             global_factor = normal_stream(self.seed, ("noisy/global",), request.issue_ns, size)

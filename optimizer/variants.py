@@ -169,7 +169,7 @@ def run_variant(w: WindowInputs, variant: str, solve_options: SolveOptions | Non
     if variant == "compute-only":
         grid_only = ModelOptions(battery=False, generator=False, renewables=False, export=False,
                                  carbon_budget=False)
-        carbon_blind = w.with_changes(carbon_price_usd_per_tco2=0.0)
+        carbon_blind = w.without_carbon_price()  # nor in the tail price of jobs running past the window
         workload, result = _solve_plan(carbon_blind, grid_only, solve_options, variant)
         plan = passive_dispatch(w, workload)
     elif variant == "energy-only":

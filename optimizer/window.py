@@ -103,6 +103,10 @@ class WindowInputs:
     step_counts: np.ndarray | None = None
     # (S, T) exogenous site load beside IT x PUE (scenarios.Site.base_load_mw), MW; None = none
     base_load_mw: np.ndarray | None = None
+    # (S,) the carbon-price part of the derived tail price and terminal value, USD/MWh (0 where the
+    # scenario gives them): what :meth:`without_carbon_price` removes
+    tail_carbon_usd_per_mwh: np.ndarray | None = None
+    terminal_carbon_usd_per_mwh: np.ndarray | None = None
 
     @property
     def n_steps(self) -> int:
@@ -170,6 +174,17 @@ class WindowInputs:
     def with_changes(self, **changes: Any) -> WindowInputs:
         """A copy with the given fields replaced (``dataclasses.replace``)."""
         return replace(self, **changes)
+
+    def without_carbon_price(self) -> WindowInputs:
+        """The window as an objective that does not price carbon sees it: carbon price 0, and the
+        derived tail price and battery terminal value without their carbon-price part."""
+        zeros = np.zeros(self.fleet.n_sites)
+        tail_carbon = zeros if self.tail_carbon_usd_per_mwh is None else self.tail_carbon_usd_per_mwh
+        terminal_carbon = zeros if self.terminal_carbon_usd_per_mwh is None else self.terminal_carbon_usd_per_mwh
+        return replace(self, carbon_price_usd_per_tco2=0.0,
+                       tail_energy_price_usd_per_mwh=self.tail_energy_price_usd_per_mwh - tail_carbon,
+                       battery_terminal_value_usd_per_mwh=self.battery_terminal_value_usd_per_mwh - terminal_carbon,
+                       tail_carbon_usd_per_mwh=zeros, terminal_carbon_usd_per_mwh=zeros)
 
 
 #: the numeric inputs of a window a solver reads, with their units (for :func:`non_finite_input`)
@@ -306,20 +321,29 @@ def window_inputs(
     carbon = sites("carbon")
     pue = fleet.pue(sites("temperature"))
     carbon_price = scenario.carbon.price_usd_per_tco2
+    # energy bought after the window costs the mean import price plus the carbon price on the mean
+    # intensity; jobs running past it draw PUE x IT (the tail price), and energy left in a battery
+    # displaces such imports at the discharge efficiency (the terminal value) -- both carry the
+    # same carbon term, so a carbon-pricing objective values the end of the window consistently
+    carbon_cost = carbon_price * carbon.mean(axis=1)
+    explicit_tail = scenario.tail_energy_price_usd_per_mwh is not None
     tail_price = (
         np.full(fleet.n_sites, scenario.tail_energy_price_usd_per_mwh)
-        if scenario.tail_energy_price_usd_per_mwh is not None
-        else import_price.mean(axis=1) + carbon_price * carbon.mean(axis=1)
+        if explicit_tail
+        else import_price.mean(axis=1) + carbon_cost
     ) * pue.mean(axis=1)
+    tail_carbon = np.zeros(fleet.n_sites) if explicit_tail else carbon_cost * pue.mean(axis=1)
     if "base_load" in signals:
         base_load = sites("base_load")
     elif any(_has_base_load(site) for site in scenario.sites):
         base_load = base_load_mw(scenario, start, len(index), step_hours)[list(fleet.site_names)].to_numpy().T
     else:
         base_load = None
+    derived_terminal = np.isnan(fleet.battery_terminal_value_usd_per_mwh)
+    terminal_carbon = np.where(derived_terminal, carbon_cost * fleet.battery_discharge_efficiency, 0.0)
     terminal = np.where(
-        np.isnan(fleet.battery_terminal_value_usd_per_mwh),
-        import_price.mean(axis=1) * fleet.battery_discharge_efficiency,
+        derived_terminal,
+        import_price.mean(axis=1) * fleet.battery_discharge_efficiency + terminal_carbon,
         fleet.battery_terminal_value_usd_per_mwh,
     )
     return WindowInputs(
@@ -342,6 +366,8 @@ def window_inputs(
         tail_energy_price_usd_per_mwh=tail_price,
         battery_terminal_value_usd_per_mwh=terminal,
         base_load_mw=base_load,
+        tail_carbon_usd_per_mwh=tail_carbon,
+        terminal_carbon_usd_per_mwh=terminal_carbon,
     )
 
 

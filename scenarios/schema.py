@@ -82,7 +82,8 @@ class Battery(_Model):
                                                 description="per MWh of charge + discharge")
     terminal_value_usd_per_mwh: float | None = Field(
         None, ge=0, le=MAX_PRICE_USD,
-        description="value of energy left at the end of a window; None = mean import price",
+        description="value of energy left at the end of a window; None = (mean import price + carbon price x "
+        "mean intensity) x discharge efficiency, the tail price's energy cost",
     )
 
     @model_validator(mode="after")
@@ -321,5 +322,6 @@ class Scenario(_Model):
     )
     tail_energy_price_usd_per_mwh: float | None = Field(
         None, ge=0, le=MAX_PRICE_USD,
-        description="price of job energy falling past a window; None = window mean import price",
+        description="price of job energy falling past a window; None = (window mean import price + carbon "
+        "price x mean intensity) x mean PUE",
     )
