@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 
 from optimizer.solvers import SolveOptions
@@ -37,8 +38,87 @@ def offline_table(
     return table[[c for c in TABLE_COLUMNS if c in table.columns] + ["solver"]]
 
 
-def study_findings(base: pd.DataFrame, rich: pd.DataFrame | None = None) -> list[tuple[str, bool, str]]:
-    """The seed study's findings, checked on offline tables: (finding, holds, numbers)."""
+#: the generation scales of the study's gain curve: 1x to 6x in steps of 0.5
+GAIN_CURVE_SCALES: tuple[float, ...] = tuple(float(x) for x in np.arange(1.0, 6.0 + 1e-9, 0.5))
+GAIN_BASELINES = ("compute-only", "energy-only")
+
+
+def is_study_pair(base: Scenario, rich: Scenario) -> bool:
+    """True when ``rich`` is ``base`` with a larger ``generation_scale`` and nothing else changed
+    but the name and description: the pair the study's findings are about (``paper-day`` and
+    ``paper-day-genrich``)."""
+    keep = {"name", "description", "generation_scale"}
+    return (rich.generation_scale > base.generation_scale
+            and base.model_dump(exclude=keep) == rich.model_dump(exclude=keep))
+
+
+def generation_gain_curve(
+    scenario: Scenario, scales: Sequence[float] = GAIN_CURVE_SCALES, baselines: Sequence[str] = GAIN_BASELINES,
+    solve_options: SolveOptions | None = None,
+) -> pd.DataFrame:
+    """The joint model's gain over each baseline as a function of the local generation scale.
+
+    For each scale the scenario's ``generation_scale`` is set to it (PV and wind capacities times
+    the scale) and the run is planned offline by ``joint`` and each baseline. One row per scale
+    (index ``generation_scale``): ``joint_benefit_usd``, ``<baseline>_benefit_usd``,
+    ``gain_over_<baseline>_usd`` (joint minus baseline, USD), ``joint_emissions_tco2`` and
+    ``joint_gap`` (the joint solve's certified MIP gap: a gain is exact only to about that
+    fraction of the joint benefit).
+    """
+    rows = {}
+    for scale in scales:
+        scaled = scenario.model_copy(update={"generation_scale": float(scale)})
+        table = offline_table(scaled, ("joint", *baselines), solve_options)
+        benefit = table["benefit_usd"]
+        row: dict[str, float] = {"joint_benefit_usd": float(benefit["joint"])}
+        for baseline in baselines:
+            row[f"{baseline}_benefit_usd"] = float(benefit[baseline])
+            row[f"gain_over_{baseline}_usd"] = float(benefit["joint"] - benefit[baseline])
+        row["joint_emissions_tco2"] = float(table["emissions_tco2"]["joint"])
+        row["joint_gap"] = float(table["gap"]["joint"])
+        rows[float(scale)] = row
+    curve = pd.DataFrame.from_dict(rows, orient="index")
+    curve.index.name = "generation_scale"
+    return curve
+
+
+def curve_findings(curve: pd.DataFrame, base_scale: float = 1.0) -> list[tuple[str, bool, str]]:
+    """The generation-rich finding over the whole curve: for each baseline, is the joint model's
+    gain larger than at ``base_scale`` at every larger scale? (finding, holds, where it does and
+    where not)."""
+    findings = []
+    base_scale = float(base_scale)
+    for column in [c for c in curve.columns if c.startswith("gain_over_")]:
+        baseline = column.removeprefix("gain_over_").removesuffix("_usd")
+        if base_scale not in curve.index:
+            continue
+        at_base = curve.loc[base_scale, column]
+        larger = curve.loc[curve.index > base_scale, column]
+        if not len(larger):
+            continue
+        holds = larger > at_base
+        yes = ", ".join(f"{x:g}x" for x in larger.index[holds]) or "none"
+        no = ", ".join(f"{x:g}x" for x in larger.index[~holds])
+        findings.append((
+            f"joint's gain over {baseline} is larger than at {base_scale:g}x at every scale up to "
+            f"{larger.index.max():g}x",
+            bool(holds.all()),
+            f"{at_base:,.0f} USD at {base_scale:g}x; larger at {yes}" + (f"; not at {no}" if no else ""),
+        ))
+    return findings
+
+
+def study_findings(
+    base: pd.DataFrame, rich: pd.DataFrame | None = None, curve: pd.DataFrame | None = None, base_scale: float = 1.0,
+) -> list[tuple[str, bool, str]]:
+    """The seed study's findings, checked on offline tables: (finding, holds, numbers).
+
+    ``base`` needs the ``joint`` row and at least one other variant (else no finding is
+    checked: an empty list). ``rich`` adds the generation-rich finding at its one scale,
+    ``curve`` (:func:`generation_gain_curve`) the same finding over every scale
+    (:func:`curve_findings`, against ``base_scale``)."""
+    if "joint" not in base.index or len(base) < 2:
+        return []
     benefit, emissions = base["benefit_usd"], base["emissions_tco2"]
     findings = []
     others = benefit.drop("joint")
@@ -70,8 +150,10 @@ def study_findings(base: pd.DataFrame, rich: pd.DataFrame | None = None) -> list
                 gain_base = benefit["joint"] - benefit[baseline]
                 gain_rich = rich["benefit_usd"]["joint"] - rich["benefit_usd"][baseline]
                 findings.append((
-                    f"joint's gain over {baseline} is larger with rich local generation",
+                    f"joint's gain over {baseline} is larger with rich local generation (the rich scenario)",
                     bool(gain_rich > gain_base),
                     f"{gain_rich:,.0f} vs {gain_base:,.0f} USD",
                 ))
+    if curve is not None:
+        findings.extend(curve_findings(curve, base_scale))
     return findings

@@ -252,7 +252,8 @@ def add_plan_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
         "plan", help="offline study: one MILP over the scenario's run per model variant, as a table",
         description="Solve the scenario's run as one window with each variant and print one table "
                     "(benefit and its parts, emissions, inference, jobs, energy, solve time and gap), "
-                    "then check the study's findings.",
+                    "and, for a study pair (--compare-rich), the gain over the generation scale and the study's "
+                    "findings.",
     )
     parser.add_argument("scenario", help="built-in name or TOML file")
     parser.add_argument("--solver", choices=SOLVER_NAMES, default="highs")
@@ -264,7 +265,9 @@ def add_plan_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
                         help="seconds per solve (default 60; the table shows each solve's certified gap)")
     parser.add_argument("--gap", type=gap_fraction, default=1e-3, help="relative MIP gap, in [0, 1) (default 1e-3)")
     parser.add_argument("--compare-rich", metavar="SCENARIO",
-                        help="also solve this generation-rich scenario and check the gain findings")
+                        help="also solve this generation-rich scenario; for a study pair (it is SCENARIO with a "
+                             "larger generation_scale, nothing else changed) also print the gain over the "
+                             "generation scale 1x-6x and check the study's findings")
     parser.add_argument("--out", type=Path, help="write the table(s) as CSV; refuses to overwrite unless --force")
     parser.add_argument("--force", action="store_true", help="overwrite --out")
     return parser

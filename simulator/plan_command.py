@@ -55,9 +55,25 @@ def format_plan_table(table: pd.DataFrame) -> str:
     return text.to_string()
 
 
+def format_gain_curve(curve: pd.DataFrame) -> str:
+    """The gain curve (:func:`optimizer.offline.generation_gain_curve`) as a table: one row per
+    generation scale, the joint model's gain over each baseline (USD) and its emissions."""
+    columns = {c: f"gain over {c.removeprefix('gain_over_').removesuffix('_usd')} (USD)"
+               for c in curve.columns if c.startswith("gain_over_")}
+    shown = curve[list(columns)].rename(columns=columns)
+    shown["joint emissions (tCO2)"] = curve["joint_emissions_tco2"]
+    shown.index = [f"{scale:g}x" for scale in curve.index]
+    shown.index.name = "generation scale"
+    text = shown.apply(lambda column: [f"{v:,.1f}" if "tCO2" in column.name else f"{v:,.0f}" for v in column])
+    text.index = shown.index
+    return text.to_string()
+
+
 def run_offline_study(args: argparse.Namespace, variants: list[str]) -> int:
-    """Solve, print the table(s) and the findings, optionally write CSV (see `aidc plan --help`)."""
-    from optimizer.offline import offline_table, study_findings
+    """Solve, print the table(s); for a study pair (:func:`optimizer.offline.is_study_pair`) also
+    the generation-rich gain over the generation scale and the study's findings; optionally
+    write CSV (see `aidc plan --help`)."""
+    from optimizer.offline import GAIN_BASELINES, generation_gain_curve, is_study_pair, offline_table, study_findings
     from optimizer.solvers import SolveOptions
     from scenarios import load_scenario
 
@@ -71,9 +87,21 @@ def run_offline_study(args: argparse.Namespace, variants: list[str]) -> int:
     if rich is not None and rich_table is not None:
         print(f"\n{rich.name}:")
         print(format_plan_table(rich_table))
-    if "joint" in table.index and len(table) > 1:  # the findings compare joint with the other variants
+    if rich is None:
+        print("\n(the study's findings are checked for a study pair: --compare-rich with this scenario at a "
+              "larger generation_scale)")
+    elif not is_study_pair(scenario, rich):
+        print(f"\n(the study's findings are not checked: {rich.name} is not {scenario.name} with a larger "
+              "generation_scale and nothing else changed, so the pair is not the study's)")
+    elif "joint" in table.index and len(table) > 1:  # the findings compare joint with the other variants
+        baselines = [b for b in GAIN_BASELINES if b in variants]
+        curve = generation_gain_curve(scenario, baselines=baselines, solve_options=options) if baselines else None
+        if curve is not None:
+            print(f"\ngeneration-rich gain of joint over the generation scale ({scenario.name} with PV and wind "
+                  "scaled):")
+            print(format_gain_curve(curve))
         print("\nfindings:")
-        for finding, holds, numbers in study_findings(table, rich_table):
+        for finding, holds, numbers in study_findings(table, rich_table, curve, scenario.generation_scale):
             print(f"  [{'yes' if holds else 'NO '}] {finding}: {numbers}")
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
