@@ -50,6 +50,7 @@ class TickState:
     base_load_mw: np.ndarray
     export_cap_mw: np.ndarray
     import_floor_mw: np.ndarray | None  # the import set-point followed where importing pays (None: none)
+    beyond_capacity: bool  # PUE x IT may ask more than a facility's capacity this tick
     elapsed_h: float = 0.0
     phases: list[Phase] = field(default_factory=list)
 
@@ -72,12 +73,16 @@ class PlantTick:
         dc, battery = self.plant.datacenter, self.plant.battery
         inputs = self.inputs
         pue = inputs.pue[i]
-        served, dropped, inference_it = dc.route(inputs.demand_req_per_s[i], inputs.it_capacity_mw[i] - dc.base_it_mw)
+        it_room = inputs.it_capacity_mw[i] - dc.base_it_mw
+        served, dropped, inference_it = dc.route(inputs.demand_req_per_s[i], it_room)
         charge_cmd, discharge_cmd = battery.commands()
+        # inference is routed within the room; only idle and training load beyond the capacity (no
+        # room at all) can exceed it, and completions within the tick only lower that load
+        beyond_capacity = min(it_room.tolist(), default=0.0) < -EPS
         return TickState(i, i * self.clock.tick_h, pue, served, dropped, inference_it, pue * inference_it,
                          charge_cmd, discharge_cmd, self.plant.generator.setpoint, inputs.renewable_mw[i],
                          inputs.base_load_mw[i], inputs.export_cap_mw[i],
-                         self.plant.grid.import_floor_mw(inputs.import_cost_usd_per_mwh[i]))
+                         self.plant.grid.import_floor_mw(inputs.import_cost_usd_per_mwh[i]), beyond_capacity)
 
     def phase(self, state: TickState) -> bool:
         """Close the balance (rule 2) until the next job completion, SOC bound or the tick's end;
@@ -92,11 +97,13 @@ class PlantTick:
         facility = state.pue * it_load
         # the facility never draws more than its capacity: what PUE x IT asks beyond it (idle and
         # training load on a hot tick; inference was already routed within it) is not supplied
-        over = facility - dc.capacity_mw
-        over_capacity = any_positive(over)
-        if over_capacity:
-            over = np.maximum(over, 0.0)
-            facility = facility - over
+        over_capacity = False
+        if state.beyond_capacity:
+            over = facility - dc.capacity_mw
+            over_capacity = any_positive(over)
+            if over_capacity:
+                over = np.maximum(over, 0.0)
+                facility = facility - over
         flows = close_balance(facility + state.base_load_mw, state.sheddable_mw, state.renewable_mw,
                               state.charge_cmd, state.discharge_cmd, state.generator_cmd, battery, remaining,
                               generator, self.plant.grid.import_limit_mw, state.export_cap_mw,
