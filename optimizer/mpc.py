@@ -79,6 +79,7 @@ def setpoints_from_plan(w: WindowInputs, plan: Plan, step: int, queued: set[str]
         generator_mw=plan.generator_mw[:, step].copy(),
         plan=plan,
         import_mw=plan.import_mw[:, step].copy(),
+        window=w,
     )
 
 

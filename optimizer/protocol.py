@@ -43,6 +43,7 @@ from scenarios.schema import Scenario, TrainingJob
 if TYPE_CHECKING:
     from forecasts import HistoryView
     from optimizer.plan import Plan
+    from optimizer.window import WindowInputs
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,9 @@ class Setpoints:
     * ``import_mw`` -- optionally (S,) the grid import set-point (MW, >= 0): the plant follows it
       where importing pays (a negative realised import price net of carbon), importing instead of
       using (and so curtailing) renewables; None, or elsewhere, the plant's real-time rules decide
-      the import (renewables first).
+      the import (renewables first);
+    * ``window`` -- optionally the window ``plan`` was solved over (its times, forecasts and
+      loads): with it the run keeps the plan's first hours (:mod:`simulator.controller_record`).
     """
 
     job_starts: tuple[tuple[str, int], ...]  # (job name, site index) to start now
@@ -125,6 +128,7 @@ class Setpoints:
     plan: Plan | None = None
     log: dict[str, object] = field(default_factory=dict)
     import_mw: np.ndarray | None = None
+    window: WindowInputs | None = None
 
 
 class Controller(ABC):

@@ -38,6 +38,7 @@ from simulator.commands import (
 )
 from simulator.compare_command import add_compare_parser, run_compare
 from simulator.errors import UserError
+from simulator.show_command import add_show_parser, run_show
 from simulator.sweep_command import add_sweep_parser, run_sweep
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
 
 #: Subcommands in the order ``aidc --help`` lists them. Each name needs its pair of functions
 #: ``add_<name>_parser`` and ``run_<name>`` in :data:`_HANDLERS`.
-COMMANDS: tuple[str, ...] = ("scenarios", "validate", "plan", "run", "compare", "sweep")
+COMMANDS: tuple[str, ...] = ("scenarios", "validate", "plan", "run", "compare", "sweep", "show")
 
 #: Exceptions (matched by class name anywhere in the MRO, so this module imports none of the
 #: packages that define them) that mean "the input is wrong", not "the code is wrong".
@@ -295,6 +296,7 @@ _HANDLERS: dict[str, tuple[Callable[..., argparse.ArgumentParser], Callable[...,
     "run": (add_run_parser, lambda args: run_run(args)),
     "compare": (add_compare_parser, lambda args: run_compare(args)),
     "sweep": (add_sweep_parser, lambda args: run_sweep(args)),
+    "show": (add_show_parser, lambda args: run_show(args)),
 }
 
 

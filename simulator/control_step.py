@@ -101,7 +101,7 @@ class ControlStep:
         self.plant.generator.set_command(setpoints.generator_mw)
         self.plant.grid.set_command(setpoints.import_mw)
         if setpoints.plan is not None:
-            self.recorder.plans.append(PlanRecord(now_h, setpoints.plan))
+            self.recorder.plans.append(PlanRecord(now_h, setpoints.plan, setpoints.window))
         return started
 
     def log(self, now_h: float, setpoints: Setpoints, decide_s: float, started: int) -> None:

@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
 from scenarios.timebase import days_to_hours
 from simulator.results import RunResult
 
 if TYPE_CHECKING:
-    import pandas as pd
     from matplotlib.artist import Artist
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
@@ -113,9 +113,18 @@ def _finish(figure: Figure, path: str | Path | None, dpi: int) -> Figure:
 
 def _title(result: RunResult, what: str) -> str:
     m = result.manifest
-    # the spec's first parameter only (the manifest holds every parameter of the forecaster)
-    forecast = f" | forecast {str(m['forecaster']).split(',')[0]}" if m.get("forecaster") else ""
-    return f"{what} | {m.get('scenario')} | {m.get('controller_name')}{forecast} | seed {m.get('seed')}"
+    return f"{what} | {m.get('scenario')} | {m.get('controller_name')}{_forecast_note(m)} | seed {m.get('seed')}"
+
+
+def _forecast_note(m: dict[str, Any]) -> str:
+    """`` | forecast NAME`` with its error level σ at 24 h when one was given (the manifest holds
+    every parameter of the forecaster); empty without a forecaster."""
+    if not m.get("forecaster"):
+        return ""
+    config = m.get("forecaster_config") or {}
+    name = config.get("name") or str(m["forecaster"]).split(":")[0]
+    sigma = config.get("sigma_24h")
+    return f" | forecast {name}" + (f" σ24h={sigma:g}" if isinstance(sigma, int | float) else "")
 
 
 def _naive_times(frame: pd.DataFrame) -> np.ndarray:
@@ -345,3 +354,134 @@ def plot_offline_study(table: pd.DataFrame, path: str | Path | None = None, rich
     benefit_axis.set_ylim(low - 0.15 * (high - low + 1e-9), high + 0.1 * (high - low + 1e-9))  # differences matter
     figure.suptitle("offline study: one MILP over the run per model variant", fontsize=10)
     return _finish(figure, path, dpi)
+
+
+# ---------------------------------------------------------------------------------------------
+# the controller's record: forecasts against the realised signals
+
+
+#: signals the forecast plot shows by default (those recorded), top to bottom
+FORECAST_PLOT_SIGNALS = ("carbon", "import_price", "pv", "wind", "demand")
+
+
+def signal_axis_label(signal: str) -> tuple[str, float]:
+    """(axis label with unit, factor to multiply values by) of an exogenous signal; carbon
+    intensity is shown in gCO2/kWh (= 1000 x tCO2/MWh)."""
+    labels = {
+        "carbon": ("carbon intensity\n(gCO2/kWh)", 1000.0), "import_price": ("import price\n(USD/MWh)", 1.0),
+        "export_price": ("export price\n(USD/MWh)", 1.0), "pv": ("PV availability\n(fraction of capacity)", 1.0),
+        "wind": ("wind availability\n(fraction of capacity)", 1.0), "demand": ("inference demand\n(requests/s)", 1.0),
+        "temperature": ("ambient temperature\n(°C)", 1.0),
+    }
+    return labels.get(signal, (signal, 1.0))
+
+
+def plot_forecast(result: RunResult, lead_h: float = 6.0, signals: tuple[str, ...] | None = None,
+                  path: str | Path | None = None, dpi: int = 110) -> Figure:
+    """Forecast against realised, per signal (rows) and site or class (columns), at one lead time.
+
+    For every target interval the plot shows the forecast issued ``lead_h`` hours before the
+    interval's end (``lead_h`` as in :mod:`forecasts.vintages`): the point forecast, the fan
+    between its quantiles (outermost pair lightest) when the forecaster gives quantiles, and the
+    realised interval mean. Needs a result recorded with ``record_plans`` (``result.vintages``
+    and ``result.signals``); raises ValueError when they are missing or hold no forecast at
+    ``lead_h``. Returns the figure; saves it when ``path``.
+    """
+    vintages, truth = result.vintages, result.signals
+    if vintages is None or not len(vintages) or truth is None:
+        raise ValueError("the result holds no forecast record "
+                         "(run with record_plans=True and a forecasting controller)")
+    at_lead = vintages[np.isclose(vintages["lead_h"].to_numpy(dtype=float), lead_h)]
+    if not len(at_lead):
+        raise ValueError(f"no forecast at lead {lead_h:g} h (leads recorded: {vintages['lead_h'].min():g} to "
+                         f"{vintages['lead_h'].max():g} h)")
+    recorded = list(dict.fromkeys(at_lead["signal"]))
+    wanted = FORECAST_PLOT_SIGNALS if signals is None else signals
+    rows = [signal for signal in wanted if signal in recorded]
+    if not rows:
+        raise ValueError(f"none of the signals {', '.join(wanted)} was forecast (recorded: {', '.join(recorded)})")
+    keys = {signal: list(dict.fromkeys(at_lead.loc[at_lead["signal"] == signal, "key"])) for signal in rows}
+    n_columns = max(len(k) for k in keys.values())
+    figure = _figure(figsize=(3.6 * n_columns + 0.8, 2.4 * len(rows) + 1.0))
+    axes = figure.subplots(len(rows), n_columns, squeeze=False, sharex=True)
+    start = pd.Timestamp(result.manifest.get("start"))
+    end = start + pd.Timedelta(days=float(result.manifest.get("days", 0.0)))
+    colours = site_colours(list(result.manifest.get("accounting", {}).get("site_names", [])))
+    has_quantiles = at_lead["quantile"].notna().any()
+    for r, signal in enumerate(rows):
+        label, factor = signal_axis_label(signal)
+        mine = at_lead[at_lead["signal"] == signal]
+        observed = truth[(truth["signal"] == signal) & (truth["time"] < end)]
+        for c in range(n_columns):
+            axis = axes[r, c]
+            if c >= len(keys[signal]):
+                axis.set_visible(False)
+                continue
+            key = keys[signal][c]
+            rows_key = mine[mine["key"] == key]
+            point = rows_key[rows_key["quantile"].isna()].sort_values("target_time")
+            time = point["target_time"].dt.tz_convert(None).to_numpy()
+            colour = colours.get(key, "#1f77b4")
+            levels = sorted(rows_key["quantile"].dropna().unique())
+            for low, high in zip(levels, reversed(levels), strict=False):
+                if low >= high:
+                    break
+                band = [rows_key[rows_key["quantile"] == q].sort_values("target_time")["value"].to_numpy(float) * factor
+                        for q in (low, high)]
+                axis.fill_between(time, band[0], band[1], step="post", color=colour,
+                                  alpha=0.18 + 0.12 * levels.index(low), lw=0, label=f"forecast q{low:g}–q{high:g}")
+            truth_key = observed[observed["key"] == key].sort_values("time")
+            axis.step(*_closed_steps(truth_key["time"].dt.tz_convert(None).to_numpy(),
+                                     truth_key["value"].to_numpy(float) * factor),
+                      where="post", color="black", lw=1.1, label="realised")
+            axis.step(*_closed_steps(time, point["value"].to_numpy(float) * factor), where="post", color=colour,
+                      lw=1.2, ls="--", label=f"forecast at {lead_h:g} h lead")
+            axis.set_title(str(key), fontsize=9)
+            if c == 0:
+                axis.set_ylabel(label, fontsize=8)
+            if r == len(rows) - 1 or c >= len(keys[rows[min(r + 1, len(rows) - 1)]]):
+                axis.set_xlabel("time (UTC)", fontsize=8)
+            axis.tick_params(labelsize=7)
+            axis.set_xlim(start.tz_convert(None), end.tz_convert(None))
+            _time_axis(axis)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    if not has_quantiles:
+        from matplotlib.patches import Patch
+
+        handles.append(Patch(color="none"))
+        labels.append("no fan: the forecaster gives no quantiles")
+    figure.legend(handles, labels, loc="upper center", ncol=len(labels), frameon=False, fontsize=8,
+                  bbox_to_anchor=(0.5, 1.0 - 0.45 / figure.get_figheight()))
+    figure.suptitle(_title(result, f"forecast issued {lead_h:g} h before the end of each interval vs realised "
+                                   "(interval means)"), fontsize=10, y=1.0 - 0.1 / figure.get_figheight())
+    figure.tight_layout(rect=(0, 0, 1, 1.0 - 0.75 / figure.get_figheight()))
+    if path is not None:
+        figure.savefig(path, dpi=dpi)
+    return figure
+
+
+def _closed_steps(time: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Step data drawn with ``where="post"`` up to the end of the last interval (one more point)."""
+    if len(time) < 2:
+        return time, values
+    return np.append(time, time[-1] + (time[-1] - time[-2])), np.append(values, values[-1])
+
+
+def _time_axis(axis: Axes) -> None:
+    """Concise date ticks (day, then hours) on a time axis."""
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+
+    locator = AutoDateLocator(maxticks=6)
+    axis.xaxis.set_major_locator(locator)
+    axis.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+
+
+def site_colours(sites: list[str]) -> dict[str, str]:
+    """One colour per site, by its position in the scenario (tab10, then tab20b): the same site
+    has the same colour in every plot of a run."""
+    from matplotlib import colormaps
+
+    palette = [*colormaps["tab10"].colors, *colormaps["tab20b"].colors]  # type: ignore[attr-defined]
+    from matplotlib.colors import to_hex
+
+    return {site: to_hex(palette[i % len(palette)]) for i, site in enumerate(sites)}

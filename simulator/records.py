@@ -57,10 +57,12 @@ class EventRecord(NamedTuple):
 
 
 class PlanRecord(NamedTuple):
-    """A plan a controller returned at ``time_h`` (kept for plotting and diagnosis)."""
+    """A plan a controller returned at ``time_h`` (kept for plotting and diagnosis), with the
+    window it was solved over when the controller gave it (None otherwise)."""
 
     time_h: float
     plan: object
+    window: object = None
 
 
 @dataclass(frozen=True)

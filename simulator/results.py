@@ -12,7 +12,13 @@ A result folder holds ``manifest.json``, ``kpis.json`` and one Parquet file per 
   queued, ``late``, ``never-started``);
 * ``solver_log`` -- one row per control step (status, objective, gap, times, model size, fallback);
 * ``events`` -- job submissions, starts, refusals, completions, drops, SOC limits and
-  real-time generator starts at their exact times.
+  real-time generator starts at their exact times;
+* ``kpis_by`` -- the KPIs per site, per inference class and for the fleet
+  (:mod:`simulator.kpis_by_site`), also written as ``kpis_by.csv``;
+* ``vintages``, ``planned``, ``signals`` -- the controller's record: every forecast it was given,
+  the first hours of every plan it made, and the realised signals they are scored against
+  (:mod:`simulator.controller_record`). Absent (empty frames) when the run was made with
+  ``record_plans=False`` (``--no-record-plans``).
 
 Both JSON files are standard JSON: a value that is NaN or infinite (a KPI that does not apply,
 e.g. the budget use without a carbon budget) is written as ``null``; :meth:`RunResult.load`
@@ -35,6 +41,8 @@ import numpy as np
 import pandas as pd
 
 FRAMES = ("ticks", "routing", "jobs", "solver_log", "events")
+#: frames written when present and read back when their file exists (older results lack them)
+OPTIONAL_FRAMES = ("kpis_by", "vintages", "planned", "signals")
 
 
 
@@ -57,6 +65,16 @@ class RunResult:
     kpis: dict[str, Any]  # JSON values: numbers, strings, None
     manifest: dict[str, Any]  # JSON values
     plans: list = field(default_factory=list, repr=False)  # PlanRecord (time_h, plan) per control step; not saved
+    kpis_by: pd.DataFrame | None = field(default=None, repr=False)
+    vintages: pd.DataFrame | None = field(default=None, repr=False)
+    planned: pd.DataFrame | None = field(default=None, repr=False)
+    signals: pd.DataFrame | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.kpis_by is None and "accounting" in self.manifest:
+            from simulator.kpis_by_site import kpis_by
+
+            self.kpis_by = kpis_by(self.ticks, self.routing, self.jobs, self.manifest)
 
     def save(self, folder: str | Path, force: bool = False,
              extras: Callable[[Path], object] | None = None) -> Path:
@@ -78,6 +96,12 @@ class RunResult:
         try:
             for name in FRAMES:
                 getattr(self, name).to_parquet(temporary / f"{name}.parquet", index=False)
+            for name in OPTIONAL_FRAMES:
+                frame = getattr(self, name)
+                if frame is not None and (len(frame) or name == "kpis_by"):
+                    frame.to_parquet(temporary / f"{name}.parquet", index=False)
+            if self.kpis_by is not None:
+                self.kpis_by.to_csv(temporary / "kpis_by.csv", index=False)
             (temporary / "kpis.json").write_text(_dump(self.kpis), encoding="utf-8")
             (temporary / "manifest.json").write_text(_dump(self.manifest), encoding="utf-8")
             if extras is not None:
@@ -101,6 +125,8 @@ class RunResult:
         if not (folder / "manifest.json").is_file():
             raise FileNotFoundError(f"{folder}: not a result folder (no manifest.json)")
         frames = {name: pd.read_parquet(folder / f"{name}.parquet") for name in FRAMES}
+        frames.update({name: pd.read_parquet(folder / f"{name}.parquet") for name in OPTIONAL_FRAMES
+                       if (folder / f"{name}.parquet").is_file()})
         kpis = {key: float("nan") if value is None else value  # null: a KPI that does not apply
                 for key, value in json.loads((folder / "kpis.json").read_text(encoding="utf-8")).items()}
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))

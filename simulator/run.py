@@ -24,6 +24,8 @@ from scenarios.schema import Scenario
 from scenarios.timebase import days_to_hours, minutes_to_hours, whole_steps
 from simulator._engine import ClosedLoop
 from simulator.accounting import AccountingConstants, realised_kpis
+from simulator.controller_record import PLAN_HOURS, ForecastRecorder, planned_frame, signals_frame
+from simulator.kpis_by_site import kpis_by
 from simulator.processes import NoiseParameters, RealisedSignals, Submission, realise_signals, submit_jobs
 from simulator.records import RawRun
 from simulator.results import RunResult
@@ -85,6 +87,7 @@ def simulate(
     noise: NoiseParameters | None = None,
     bound_options: SolveOptions | None = None,
     budget_scale: str = DEFAULT_BUDGET_SCALE,
+    record_plans: bool = True,
 ) -> RunResult:
     """Run ``controller`` on ``scenario`` in the closed loop and return the recorded result.
 
@@ -96,27 +99,36 @@ def simulate(
     ``forecaster`` replaces the controller's forecaster (MPC controllers); an oracle forecaster
     (``perfect``, ``noisy``) is bound to the realised truth at the control interval, covering
     the run plus one horizon. ``bound=True`` also solves the perfect-information bound
-    (:mod:`simulator.bound`) and reports ``regret_usd``. ``progress`` shows a bar over control steps.
+    (:mod:`simulator.bound`) and reports ``regret_usd``. ``progress`` shows a bar over control steps
+    (on a terminal only: :func:`simulator.progress.progress_bar`).
     ``noise`` sets the realisation noise; None takes the scenario's ``[noise]`` table
     (:meth:`simulator.processes.NoiseParameters.for_scenario`).
+    ``record_plans`` keeps the controller's record (:mod:`simulator.controller_record`): every
+    forecast it was given (``result.vintages``), the first hours of every plan (``result.planned``)
+    and the realised signals at the control interval (``result.signals``).
     """
     prepared = prepare_run(scenario, controller, days=days, seed=seed, forecaster=forecaster, noise=noise,
                            budget_scale=budget_scale)
     bar = None
     if progress:
-        from tqdm import tqdm
+        from simulator.progress import progress_bar
 
-        bar = tqdm(total=prepared.n_control, desc=f"{controller.name} {prepared.scenario.name}", unit="step",
-                   leave=False)
+        bar = progress_bar(total=prepared.n_control, desc=f"{controller.name} {prepared.scenario.name}",
+                           unit="step", leave=False)
     loop = prepared.closed_loop(controller, on_control_step=bar.update if bar is not None else None)
+    recorder = ForecastRecorder(prepared.used_forecaster) if record_plans else None
     loop_began = time.perf_counter()
     try:
-        raw = loop.run()
+        if recorder is not None:
+            with recorder:
+                raw = loop.run()
+        else:
+            raw = loop.run()
     finally:
         if bar is not None:
             bar.close()
     return finish_run(prepared, controller, loop, raw, time.perf_counter() - loop_began, bound=bound,
-                      bound_options=bound_options)
+                      bound_options=bound_options, recorder=recorder)
 
 
 @dataclass
@@ -184,8 +196,10 @@ def prepare_run(scenario: Scenario, controller: Controller, *, days: float | Non
 
 
 def finish_run(prepared: PreparedRun, controller: Controller, loop: ClosedLoop, raw: RawRun, loop_s: float, *,
-               bound: bool = False, bound_options: SolveOptions | None = None) -> RunResult:
-    """The second half of :func:`simulate`: frames, KPIs (and the bound) and the manifest."""
+               bound: bool = False, bound_options: SolveOptions | None = None,
+               recorder: ForecastRecorder | None = None) -> RunResult:
+    """The second half of :func:`simulate`: frames, KPIs (and the bound) and the manifest; with
+    ``recorder`` (the forecasts of the run) also the controller's record."""
     scenario, fleet, seed, noise = prepared.scenario, prepared.fleet, prepared.seed, prepared.noise
     run, run_hours, n_control, horizon_h = scenario.run, prepared.run_hours, prepared.n_control, prepared.horizon_h
     realised, submissions, used_forecaster = prepared.realised, prepared.submissions, prepared.used_forecaster
@@ -239,7 +253,19 @@ def finish_run(prepared: PreparedRun, controller: Controller, loop: ClosedLoop, 
         "wall_end": datetime.now(UTC).isoformat(),
         "wall_s": time.perf_counter() - began,
     }
-    return RunResult(**frames, kpis=kpis, manifest=manifest, plans=raw.plans)
+    record: dict[str, pd.DataFrame | None] = {"vintages": None, "planned": None, "signals": None}
+    if recorder is not None:
+        start = pd.Timestamp(run.start)
+        record = {
+            "vintages": recorder.frame(),
+            "planned": planned_frame(raw.plans),
+            "signals": signals_frame(prepared.control_signals, start,
+                                     start + pd.Timedelta(hours=run_hours + horizon_h)),
+        }
+    manifest["record_plans"] = recorder is not None
+    manifest["plan_record_hours"] = PLAN_HOURS if recorder is not None else None
+    return RunResult(**frames, kpis=kpis, manifest=manifest, plans=raw.plans,
+                     kpis_by=kpis_by(frames["ticks"], frames["routing"], frames["jobs"], manifest), **record)
 
 
 def build_frames(raw: RawRun, fleet: Fleet) -> dict[str, pd.DataFrame]:

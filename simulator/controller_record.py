@@ -1,0 +1,172 @@
+"""The controller's record of a run: the forecasts it was given, the plans it made, the truth.
+
+Three tidy frames, saved with the result (``vintages.parquet``, ``planned.parquet``,
+``signals.parquet``) so that forecast against realised, planned against realised and forecast
+skill by lead time (:func:`forecasts.vintages.skill_by_lead`) can be computed from any saved run:
+
+* ``vintages`` -- every forecast issued during the run, in the vintage table of
+  :mod:`forecasts.vintages` (one row per issue time, target time, signal, key and quantile;
+  ``quantile`` NaN for the point forecast). Recorded by :class:`ForecastRecorder`, which wraps the
+  controller's forecaster for the run. Values are stored as float32 (7 significant digits) to
+  keep the file small. The export price of a site with a contractual export price is recorded
+  as forecast; the MPC replaces it by the contract fraction of the import-price forecast.
+* ``planned`` -- the first :data:`PLAN_HOURS` hours of every plan the controller returned
+  (:func:`planned_frame`): one row per (issue time, plan step, site) with the decisions (MW;
+  SOC in MWh at the step's end), the forecast inputs the plan used, and the plan's expected
+  import cost, export revenue and emissions of that step. A plan reused by the fallback (the
+  previous plan shifted) is kept once, at the time it was issued. The plan's expected benefit
+  over its whole window is ``objective_benefit_usd`` in the solver log.
+* ``signals`` -- the realised exogenous signals at the control interval from the run's start to
+  its end plus one horizon (one row per time, signal and key): the truth the vintages are
+  scored against.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from forecasts import Forecast, Forecaster
+from forecasts.vintages import VintageStore
+from simulator.records import PlanRecord
+
+#: hours of every plan kept in ``planned`` (from the plan's issue time)
+PLAN_HOURS = 6.0
+SIGNAL_COLUMNS = ("time", "signal", "key", "value")
+
+
+class ForecastRecorder:
+    """Records every forecast a forecaster issues into a :class:`~forecasts.vintages.VintageStore`.
+
+    Use as a context manager around the run: it shadows the instance's ``forecast`` method with
+    one that stores each result and returns it unchanged, and restores the forecaster on exit.
+    """
+
+    def __init__(self, forecaster: Forecaster | None) -> None:
+        self.forecaster = forecaster
+        self.store = VintageStore()
+
+    def __enter__(self) -> ForecastRecorder:
+        forecaster = self.forecaster
+        if forecaster is not None:
+            inner: Callable[..., Forecast] = forecaster.forecast
+            store = self.store
+
+            def forecast(signal: str, history: Any, issue_time: pd.Timestamp, step: pd.Timedelta,
+                         horizon_steps: int) -> Forecast:
+                result = inner(signal, history, issue_time, step, horizon_steps)
+                store.record(signal, issue_time, result)
+                return result
+
+            forecaster.forecast = forecast  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.forecaster is not None and "forecast" in vars(self.forecaster):
+            del self.forecaster.forecast
+
+    def frame(self) -> pd.DataFrame:
+        """The vintage table (values as float32)."""
+        table = self.store.to_frame()
+        table["value"] = table["value"].astype(np.float32)
+        table["signal"] = table["signal"].astype(str)
+        table["key"] = table["key"].astype(str)
+        return table
+
+
+PLANNED_COLUMNS = (
+    "issue_time", "time", "step_h", "lead_h", "site", "it_load_mw", "facility_load_mw", "base_load_mw",
+    "renewable_available_mw", "renewable_used_mw", "import_mw", "export_mw", "charge_mw", "discharge_mw",
+    "soc_mwh", "generator_mw", "served_req_per_s", "import_price_usd_per_mwh", "export_price_usd_per_mwh",
+    "carbon_t_per_mwh", "expected_import_cost_usd", "expected_export_revenue_usd", "expected_emissions_t",
+)
+
+
+def planned_frame(plans: Sequence[PlanRecord], hours: float = PLAN_HOURS) -> pd.DataFrame:
+    """The first ``hours`` of every plan (module docstring); an empty frame when no plan carried
+    its window (heuristic controllers make no plans)."""
+    parts: list[pd.DataFrame] = []
+    seen: set[int] = set()
+    for record in plans:
+        plan, w = record.plan, record.window
+        if w is None or id(plan) in seen:
+            continue
+        seen.add(id(plan))
+        parts.append(_one_plan(plan, w, hours))
+    if not parts:
+        empty = pd.DataFrame({name: pd.Series(dtype=float) for name in PLANNED_COLUMNS})
+        for name in ("issue_time", "time"):
+            empty[name] = pd.Series(dtype="datetime64[ns, UTC]")
+        empty["site"] = empty["site"].astype(str)
+        return empty
+    out = pd.concat(parts, ignore_index=True)
+    for name in ("issue_time", "time"):
+        out[name] = out[name].astype("datetime64[ns, UTC]")
+    return out
+
+
+def _one_plan(plan: Any, w: Any, hours: float) -> pd.DataFrame:
+    start_h = w.step_offset * w.step_hours
+    keep = np.flatnonzero(start_h < hours - 1e-9)
+    if not len(keep):
+        keep = np.arange(min(1, w.n_steps))
+    S, n = w.fleet.n_sites, len(keep)
+    dt = w.dt[keep]
+    emission_factor = w.fleet.generator_emission_t_per_mwh[:, None]
+    columns = {
+        "it_load_mw": plan.it_load_mw(w), "facility_load_mw": plan.facility_load_mw(w), "base_load_mw": w.base_load,
+        "renewable_available_mw": w.pv_available_mw + w.wind_available_mw,
+        "renewable_used_mw": plan.renewable_used_mw, "import_mw": plan.import_mw, "export_mw": plan.export_mw,
+        "charge_mw": plan.charge_mw, "discharge_mw": plan.discharge_mw, "soc_mwh": plan.soc_mwh,
+        "generator_mw": plan.generator_mw, "served_req_per_s": plan.served_req_per_s.sum(axis=0),
+        "import_price_usd_per_mwh": w.import_price_usd_per_mwh,
+        "export_price_usd_per_mwh": w.export_price_usd_per_mwh, "carbon_t_per_mwh": w.carbon_t_per_mwh,
+    }
+    columns = {name: np.asarray(values, dtype=float)[:, keep] for name, values in columns.items()}
+    columns["expected_import_cost_usd"] = columns["import_price_usd_per_mwh"] * columns["import_mw"] * dt
+    columns["expected_export_revenue_usd"] = columns["export_price_usd_per_mwh"] * columns["export_mw"] * dt
+    columns["expected_emissions_t"] = (columns["carbon_t_per_mwh"] * columns["import_mw"]
+                                       + emission_factor * columns["generator_mw"]) * dt
+    times = w.time_index[keep]
+    issue = pd.Timestamp(w.start)
+    frame = pd.DataFrame({
+        "issue_time": np.full(n * S, issue),
+        "time": np.tile(times, S),
+        "step_h": np.tile(dt, S),
+        "lead_h": np.tile((start_h[keep] + dt), S),
+        "site": np.repeat(np.array(w.fleet.site_names, dtype=object), n).astype(str),
+    })
+    for name, values in columns.items():
+        frame[name] = values.reshape(S * n)
+    return frame
+
+
+def signals_frame(control_signals: Mapping[str, pd.DataFrame], start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """The realised signals at the control interval in ``[start, end)``, long: time, signal, key, value."""
+    parts = []
+    for signal, frame in control_signals.items():
+        window = frame.loc[(frame.index >= start) & (frame.index < end)]
+        if not len(window.columns):
+            continue
+        long = window.rename_axis(index="time", columns="key").stack().rename("value").reset_index()
+        long.insert(1, "signal", signal)
+        parts.append(long)
+    if not parts:
+        return pd.DataFrame({"time": pd.Series(dtype="datetime64[ns, UTC]"), "signal": pd.Series(dtype=str),
+                             "key": pd.Series(dtype=str), "value": pd.Series(dtype=float)})
+    out = pd.concat(parts, ignore_index=True)[list(SIGNAL_COLUMNS)]
+    out["time"] = pd.DatetimeIndex(out["time"]).tz_convert("UTC").astype("datetime64[ns, UTC]")
+    out["signal"] = out["signal"].astype(str)
+    out["key"] = out["key"].astype(str)
+    out["value"] = out["value"].astype(float)
+    return out
+
+
+def truth_frames(signals: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The ``signals`` frame back as ``{signal: frame (time x key)}``, the truth of
+    :func:`forecasts.vintages.skill_by_lead`."""
+    return {signal: group.pivot(index="time", columns="key", values="value")
+            for signal, group in signals.groupby("signal", sort=False)}
