@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -22,12 +22,16 @@ TABLE_COLUMNS = (
 
 
 def offline_table(
-    scenario: Scenario, variants: Sequence[str] = tuple(VARIANTS), solve_options: SolveOptions | None = None
+    scenario: Scenario, variants: Sequence[str] = tuple(VARIANTS), solve_options: SolveOptions | None = None,
+    on_variant: Callable[[str], None] | None = None,
 ) -> pd.DataFrame:
-    """Solve the run as one window for each variant; one row per variant, KPIs as columns."""
+    """Solve the run as one window for each variant; one row per variant, KPIs as columns.
+    ``on_variant(name)`` is called before each variant's solve (progress)."""
     window = offline_inputs(scenario)
     rows = {}
     for variant in variants:
+        if on_variant is not None:
+            on_variant(variant)
         result = run_variant(window, variant, solve_options)
         rows[variant] = {
             **result.kpis, "solve_s": result.solve.wall_s, "gap": result.solve.gap, "status": result.solve.status,

@@ -271,6 +271,8 @@ def add_plan_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
                              "generation scale 1x-6x and check the study's findings")
     parser.add_argument("--out", type=Path, help="write the table(s) as CSV; refuses to overwrite unless --force")
     parser.add_argument("--force", action="store_true", help="overwrite --out")
+    parser.add_argument("--quiet", "-q", action="store_true",
+                        help="no progress bar on stderr (there is none either when stderr is not a terminal)")
     return parser
 
 

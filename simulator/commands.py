@@ -299,6 +299,9 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--noise", choices=("on", "off"),
                         help="realisation noise on traffic, weather and prices; off replays the series exactly "
                              "(default: the scenario's [noise] table, on)")
+    parser.add_argument("--quiet", "-q", action="store_true",
+                        help="no progress bar or status lines on stderr (warnings and errors still show; "
+                             "there is no bar either when stderr is not a terminal)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -319,6 +322,11 @@ def add_run_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentP
     parser.add_argument("--out", type=Path, help="result folder; refuses an existing one unless --force")
     parser.add_argument("--force", action="store_true", help="replace an existing --out folder")
     parser.add_argument("--bound", action="store_true", help="also solve the perfect-information bound (regret)")
+    parser.add_argument("--by", choices=("site", "class"),
+                        help="also print the KPIs per site or per inference class next to the fleet totals")
+    parser.add_argument("--no-record-plans", action="store_true",
+                        help="do not keep the controller's record (forecasts issued, first hours of each plan, "
+                             "realised signals) in the result")
     return parser
 
 
@@ -337,16 +345,17 @@ def run_run(args: argparse.Namespace) -> int:
     check_mpc_settings(scenario, args)
     check_controllers(scenario, [args.controller], args)
     check_solver(scenario, [args.controller], args.solver)
-    print(f"{scenario.name}: {args.controller}, {scenario.run.days:g} days, seed {seed}; simulating ...",
-          file=sys.stderr, flush=True)
+    if not args.quiet:
+        print(f"{scenario.name}: {args.controller}, {scenario.run.days:g} days, seed {seed}; simulating ...",
+              file=sys.stderr, flush=True)
     from simulator import make_controller, simulate
     from simulator.processes import NoiseParameters
 
     controller = make_controller(args.controller, scenario, forecast=args.forecast, solver=args.solver,
                                  seed=seed, **mpc_settings(args))
     noise = NoiseParameters.for_scenario(scenario, args.noise)
-    result = simulate(base, controller, days=args.days, budget_scale=args.budget_scale, seed=seed, progress=True,
-                      bound=args.bound, noise=noise)
+    result = simulate(base, controller, days=args.days, budget_scale=args.budget_scale, seed=seed,
+                      progress=not args.quiet, bound=args.bound, noise=noise, record_plans=not args.no_record_plans)
     wall = time.perf_counter() - began
     manifest = result.manifest
     print(f"{manifest['scenario']}: {args.controller}, forecast {manifest['forecaster'] or '-'}, "
@@ -354,14 +363,20 @@ def run_run(args: argparse.Namespace) -> int:
     if manifest["carbon_budget"]["note"]:
         print(manifest["carbon_budget"]["note"])
     print(format_kpis(result.kpis))
+    if args.by:
+        from simulator.show_command import by_table
+
+        print()
+        print(by_table(result.kpis_by, args.by))
     warn_fallbacks(result.solver_log)
     from simulator.plots import plot_dispatch
 
     if args.out is not None:
         folder = result.save(args.out, force=args.force,
                              extras=lambda temporary: plot_dispatch(result, temporary / "dispatch.png"))
-        print(f"wrote {folder}/ (ticks, routing, jobs, solver_log, events .parquet; kpis.json, manifest.json, "
-              f"dispatch.png)")
+        record = "" if args.no_record_plans else ", vintages, planned, signals"
+        print(f"wrote {folder}/ (ticks, routing, jobs, solver_log, events, kpis_by{record} .parquet; kpis_by.csv, "
+              f"kpis.json, manifest.json, dispatch.png; `aidc show {folder}` shows it)")
     return 0
 
 

@@ -148,12 +148,13 @@ def _run(grid: SweepGrid, args: argparse.Namespace, controllers: list[str], refe
 
     total = len(grid.runs())
     folder = args.runs if args.runs is not None else Path(tempfile.mkdtemp(prefix="aidc-compare-"))
-    print(f"{grid.scenario}: {total} runs ({len(controllers)} controllers x {len(grid.seeds)} seeds x "
-          f"{len(grid.variants)} scenario variant(s)) on "
-          f"{_where(args)} ...",
-          file=sys.stderr, flush=True)
+    if not args.quiet:
+        print(f"{grid.scenario}: {total} runs ({len(controllers)} controllers x {len(grid.seeds)} seeds x "
+              f"{len(grid.variants)} scenario variant(s)) on "
+              f"{_where(args)} ...",
+              file=sys.stderr, flush=True)
     try:
-        outcome = run_sweep(grid, folder, workers=args.workers, dask=args.dask, progress=True)
+        outcome = run_sweep(grid, folder, workers=args.workers, dask=args.dask, progress=not args.quiet)
     finally:
         if args.runs is None:
             shutil.rmtree(folder, ignore_errors=True)

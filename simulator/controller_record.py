@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from forecasts import Forecast, Forecaster
-from forecasts.vintages import VintageStore
+from forecasts.vintages import VINTAGE_COLUMNS, VintageStore
 from simulator.records import PlanRecord
 
 #: hours of every plan kept in ``planned`` (from the plan's issue time)
@@ -39,26 +39,28 @@ SIGNAL_COLUMNS = ("time", "signal", "key", "value")
 
 
 class ForecastRecorder:
-    """Records every forecast a forecaster issues into a :class:`~forecasts.vintages.VintageStore`.
+    """Records every forecast a forecaster issues, for the vintage table of :mod:`forecasts.vintages`.
 
     Use as a context manager around the run: it shadows the instance's ``forecast`` method with
-    one that stores each result and returns it unchanged, and restores the forecaster on exit.
+    one that keeps a reference to each result (frames a forecaster builds anew for every call;
+    nothing is copied in the loop) and returns it unchanged, and restores the forecaster on exit.
+    :meth:`frame` builds the table once, at the end.
     """
 
     def __init__(self, forecaster: Forecaster | None) -> None:
         self.forecaster = forecaster
-        self.store = VintageStore()
+        self.forecasts: list[tuple[str, pd.Timestamp, Forecast]] = []
 
     def __enter__(self) -> ForecastRecorder:
         forecaster = self.forecaster
         if forecaster is not None:
             inner: Callable[..., Forecast] = forecaster.forecast
-            store = self.store
+            kept = self.forecasts
 
             def forecast(signal: str, history: Any, issue_time: pd.Timestamp, step: pd.Timedelta,
                          horizon_steps: int) -> Forecast:
                 result = inner(signal, history, issue_time, step, horizon_steps)
-                store.record(signal, issue_time, result)
+                kept.append((signal, issue_time, result))
                 return result
 
             forecaster.forecast = forecast  # type: ignore[method-assign]
@@ -68,10 +70,42 @@ class ForecastRecorder:
         if self.forecaster is not None and "forecast" in vars(self.forecaster):
             del self.forecaster.forecast
 
+    def __len__(self) -> int:
+        return len(self.forecasts)
+
     def frame(self) -> pd.DataFrame:
-        """The vintage table (values as float32)."""
-        table = self.store.to_frame()
-        table["value"] = table["value"].astype(np.float32)
+        """The vintage table (columns of :data:`forecasts.vintages.VINTAGE_COLUMNS`, rows as
+        :meth:`forecasts.vintages.VintageStore.to_frame` orders them; values as float32)."""
+        parts: dict[str, list[np.ndarray]] = {name: [] for name in VINTAGE_COLUMNS}
+        for signal, issue_time, forecast in self.forecasts:
+            values = forecast.values
+            n_steps, n_keys = values.shape
+            target_ns = values.index.asi8 if isinstance(values.index, pd.DatetimeIndex) else np.zeros(0, np.int64)
+            step_ns = (pd.Timedelta(forecast.step).value if forecast.step is not None
+                       else int(np.diff(target_ns[:2])[0]) if n_steps > 1 else 0)
+            blocks = [(np.nan, values.to_numpy(dtype=np.float32))]
+            for level, frame in sorted((forecast.quantiles or {}).items()):
+                blocks.append((float(level), frame.to_numpy(dtype=np.float32)))
+            n_rows = n_steps * n_keys * len(blocks)
+            issue_ns = pd.Timestamp(issue_time).value
+            targets = np.tile(np.repeat(target_ns, n_keys), len(blocks))
+            parts["issue_time"].append(np.full(n_rows, issue_ns, dtype=np.int64))
+            parts["target_time"].append(targets)
+            parts["lead_h"].append((targets + step_ns - issue_ns) / 3.6e12)
+            parts["signal"].append(np.full(n_rows, signal, dtype=object))
+            keys = np.asarray([str(k) for k in values.columns], dtype=object)
+            parts["key"].append(np.tile(keys, n_steps * len(blocks)))
+            parts["quantile"].append(np.repeat([level for level, _ in blocks], n_steps * n_keys))
+            parts["value"].append(np.concatenate([block.ravel() for _, block in blocks]))
+        if not self.forecasts:
+            table = VintageStore().to_frame()
+            table["value"] = table["value"].astype(np.float32)
+            return table
+        columns = {name: np.concatenate(arrays) for name, arrays in parts.items()}
+        table = pd.DataFrame(columns)
+        for name in ("issue_time", "target_time"):
+            table[name] = pd.to_datetime(columns[name], utc=True).astype("datetime64[ns, UTC]")
+        table["quantile"] = table["quantile"].astype(np.float64)
         table["signal"] = table["signal"].astype(str)
         table["key"] = table["key"].astype(str)
         return table
@@ -88,7 +122,7 @@ PLANNED_COLUMNS = (
 def planned_frame(plans: Sequence[PlanRecord], hours: float = PLAN_HOURS) -> pd.DataFrame:
     """The first ``hours`` of every plan (module docstring); an empty frame when no plan carried
     its window (heuristic controllers make no plans)."""
-    parts: list[pd.DataFrame] = []
+    parts: list[dict[str, np.ndarray]] = []
     seen: set[int] = set()
     for record in plans:
         plan, w = record.plan, record.window
@@ -102,13 +136,14 @@ def planned_frame(plans: Sequence[PlanRecord], hours: float = PLAN_HOURS) -> pd.
             empty[name] = pd.Series(dtype="datetime64[ns, UTC]")
         empty["site"] = empty["site"].astype(str)
         return empty
-    out = pd.concat(parts, ignore_index=True)
+    out = pd.DataFrame({name: np.concatenate([part[name] for part in parts]) for name in PLANNED_COLUMNS})
     for name in ("issue_time", "time"):
-        out[name] = out[name].astype("datetime64[ns, UTC]")
+        out[name] = pd.to_datetime(out[name], utc=True).astype("datetime64[ns, UTC]")
+    out["site"] = out["site"].astype(str)
     return out
 
 
-def _one_plan(plan: Any, w: Any, hours: float) -> pd.DataFrame:
+def _one_plan(plan: Any, w: Any, hours: float) -> dict[str, np.ndarray]:
     start_h = w.step_offset * w.step_hours
     keep = np.flatnonzero(start_h < hours - 1e-9)
     if not len(keep):
@@ -116,8 +151,9 @@ def _one_plan(plan: Any, w: Any, hours: float) -> pd.DataFrame:
     S, n = w.fleet.n_sites, len(keep)
     dt = w.dt[keep]
     emission_factor = w.fleet.generator_emission_t_per_mwh[:, None]
+    it_load = plan.it_load_mw(w)
     columns = {
-        "it_load_mw": plan.it_load_mw(w), "facility_load_mw": plan.facility_load_mw(w), "base_load_mw": w.base_load,
+        "it_load_mw": it_load, "facility_load_mw": w.pue * it_load, "base_load_mw": w.base_load,
         "renewable_available_mw": w.pv_available_mw + w.wind_available_mw,
         "renewable_used_mw": plan.renewable_used_mw, "import_mw": plan.import_mw, "export_mw": plan.export_mw,
         "charge_mw": plan.charge_mw, "discharge_mw": plan.discharge_mw, "soc_mwh": plan.soc_mwh,
@@ -130,18 +166,17 @@ def _one_plan(plan: Any, w: Any, hours: float) -> pd.DataFrame:
     columns["expected_export_revenue_usd"] = columns["export_price_usd_per_mwh"] * columns["export_mw"] * dt
     columns["expected_emissions_t"] = (columns["carbon_t_per_mwh"] * columns["import_mw"]
                                        + emission_factor * columns["generator_mw"]) * dt
-    times = w.time_index[keep]
-    issue = pd.Timestamp(w.start)
-    frame = pd.DataFrame({
-        "issue_time": np.full(n * S, issue),
-        "time": np.tile(times, S),
+    start_ns = pd.Timestamp(w.start).value
+    times_ns = start_ns + np.rint(start_h[keep] * 3.6e12).astype(np.int64)
+    out = {
+        "issue_time": np.full(n * S, start_ns, dtype=np.int64),
+        "time": np.tile(times_ns, S),
         "step_h": np.tile(dt, S),
-        "lead_h": np.tile((start_h[keep] + dt), S),
-        "site": np.repeat(np.array(w.fleet.site_names, dtype=object), n).astype(str),
-    })
-    for name, values in columns.items():
-        frame[name] = values.reshape(S * n)
-    return frame
+        "lead_h": np.tile(start_h[keep] + dt, S),
+        "site": np.repeat(np.array(w.fleet.site_names, dtype=object), n),
+    }
+    out.update({name: values.reshape(S * n) for name, values in columns.items()})
+    return out
 
 
 def signals_frame(control_signals: Mapping[str, pd.DataFrame], start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:

@@ -79,11 +79,26 @@ def run_offline_study(args: argparse.Namespace, variants: list[str]) -> int:
 
     scenario = load_scenario(args.scenario)
     rich = load_scenario(args.compare_rich) if args.compare_rich else None
+    from simulator.progress import progress_bar
+
     options = SolveOptions(solver=args.solver, time_limit_s=args.time_limit, mip_gap=args.gap)
-    table = offline_table(scenario, variants, options)
+    quiet = getattr(args, "quiet", False)
+    n_solves = len(variants) * (2 if rich is not None else 1)
+    with progress_bar(quiet, total=n_solves, desc="plan", unit="solve", leave=False) as bar:
+        started: list[str] = []  # the bar names the variant being solved and moves on when the next one starts
+
+        def solving(name: str, where: str) -> None:
+            if started:
+                bar.update()
+            started.append(name)
+            bar.set_postfix_str(f"{where}: {name}")
+
+        table = offline_table(scenario, variants, options, on_variant=lambda name: solving(name, scenario.name))
+        rich_table = (offline_table(rich, variants, options, on_variant=lambda name: solving(name, rich.name))
+                      if rich is not None else None)
+        bar.update()
     print(f"{scenario.name}: offline study, {scenario.run.days:g} day(s), solver {table['solver'].iloc[0]}")
     print(format_plan_table(table))
-    rich_table = offline_table(rich, variants, options) if rich is not None else None
     if rich is not None and rich_table is not None:
         print(f"\n{rich.name}:")
         print(format_plan_table(rich_table))

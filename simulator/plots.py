@@ -25,22 +25,19 @@ SUPPLY = (  # column, label, colour: stacked from the bottom
 )
 
 
-def plot_dispatch(result: RunResult, path: str | Path | None = None, dpi: int = 110) -> object:
+def plot_dispatch(result: RunResult, path: str | Path | None = None, dpi: int = 110) -> Figure:
     """Per-site dispatch: stacked supply against the load (facility + base load + charge + export),
     the base load drawn on its own where a site has one, with the import price and carbon
-    intensity on twin axes. Returns the figure; saves it when ``path``."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
+    intensity on twin axes. Power in MW, tick averages; times in UTC. Returns the figure; saves
+    it when ``path``."""
     ticks = result.ticks
     sites = list(dict.fromkeys(ticks["site"]))
-    figure, axes = plt.subplots(len(sites), 1, figsize=(12, 3.2 * len(sites) + 0.8), sharex=True, squeeze=False)
+    figure = _figure(figsize=(12, 3.2 * len(sites) + 0.9))
+    axes = figure.subplots(len(sites), 1, sharex=True, squeeze=False)
     legend_axes: list[Axes] = []
     for axis, site in zip(axes[:, 0], sites, strict=True):
         frame = ticks[ticks["site"] == site]
-        time = frame["time"].dt.tz_convert(None).to_numpy()
+        time = _naive_times(frame)
         layers = [frame[column].to_numpy(dtype=float) for column, _, _ in SUPPLY]
         axis.stackplot(time, *layers, labels=[label for _, label, _ in SUPPLY],
                        colors=[colour for _, _, colour in SUPPLY], alpha=0.85, step="post")
@@ -51,36 +48,47 @@ def plot_dispatch(result: RunResult, path: str | Path | None = None, dpi: int = 
         axis.step(time, load, where="post", color="black", lw=1.2, label="facility + base load + charge")
         axis.step(time, load + frame["export_mw"].to_numpy(), where="post", color="black", lw=0.8, ls=":",
                   label="+ export")
-        axis.set_ylabel(f"{site}\nMW")
+        axis.set_ylabel(f"{site}\npower (MW)")
         axis.set_xlim(time[0], time[-1])
         price_axis = axis.twinx()
         price_axis.step(time, frame["import_price_usd_per_mwh"].to_numpy(), where="post", color="#ff7f00",
                         lw=1.0, label="import price")
-        price_axis.set_ylabel("USD/MWh", color="#ff7f00")
+        price_axis.set_ylabel("import price\n(USD/MWh)", color="#ff7f00", fontsize=8)
         carbon_axis = axis.twinx()
-        carbon_axis.spines["right"].set_position(("axes", 1.07))
+        carbon_axis.spines["right"].set_position(("axes", 1.08))
         carbon_axis.step(time, 1000 * frame["carbon_t_per_mwh"].to_numpy(), where="post", color="#666666",
                          lw=0.9, ls="--", label="carbon intensity")
-        carbon_axis.set_ylabel("gCO2/kWh", color="#666666")
+        carbon_axis.set_ylabel("carbon intensity\n(gCO2/kWh)", color="#666666", fontsize=8)
         if not legend_axes:
             legend_axes = [axis, price_axis, carbon_axis]
+    _time_axis(axes[-1, 0])
+    axes[-1, 0].set_xlabel("time (UTC)")
     handles: list[Artist] = []
     labels: list[str] = []
     for axis in legend_axes:
         more = axis.get_legend_handles_labels()
         handles, labels = handles + more[0], labels + more[1]
-    manifest = result.manifest
     benefit = result.kpis.get("benefit_usd", np.nan)
-    top = 1.0 - 0.75 / figure.get_figheight()
-    figure.suptitle(f"{manifest.get('scenario')} | {manifest.get('controller_name')} | seed {manifest.get('seed')} | "
-                    f"benefit {benefit:,.0f} USD", y=0.995, fontsize=10)
+    top = 1.0 - 0.8 / figure.get_figheight()
+    figure.suptitle(_title(result, f"dispatch per site (averages over each {_tick_minutes(result)} tick), "
+                                   f"benefit {benefit:,.0f} USD"), y=0.995, fontsize=10)
     figure.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, top + 0.55 / figure.get_figheight()),
                   ncol=5, frameon=False, fontsize=8)
     figure.tight_layout(rect=(0, 0, 1, top))
     if path is not None:
         figure.savefig(path, dpi=dpi)
-        plt.close(figure)
     return figure
+
+
+def _tick_minutes(result: RunResult) -> str:
+    minutes = result.manifest.get("plant_tick_minutes")
+    return f"{minutes:g}-min" if isinstance(minutes, int | float) else "plant"
+
+
+def _sites_of(result: RunResult) -> list[str]:
+    """The run's sites in the scenario's order (the colour of a site follows it)."""
+    names = result.manifest.get("accounting", {}).get("site_names")
+    return list(names) if names else list(dict.fromkeys(result.ticks["site"]))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -132,43 +140,57 @@ def _naive_times(frame: pd.DataFrame) -> np.ndarray:
 
 
 def plot_soc(result: RunResult, path: str | Path | None = None, dpi: int = 110) -> Figure:
-    """Battery state of charge (MWh) per site over the run, with charge and discharge power
-    (MW) below; sites without a battery are left out. Returns the figure; saves it when ``path``."""
+    """Battery state of charge (MWh, at the end of each tick) per site over the run, with charge
+    and discharge power (MW) below; sites without a battery are named in the legend, not drawn.
+    Returns the figure; saves it when ``path``."""
     ticks = result.ticks
     present = result.manifest.get("accounting", {}).get("battery_present")
-    sites = list(dict.fromkeys(ticks["site"]))
+    all_sites = list(dict.fromkeys(ticks["site"]))
+    sites = all_sites
     if present is not None:
-        sites = [site for site, has in zip(sites, present, strict=False) if has]
+        sites = [site for site, has in zip(all_sites, present, strict=False) if has]
+    colours = site_colours(_sites_of(result))
     figure = _figure(figsize=(12, 5.5))
     soc_axis, power_axis = figure.subplots(2, 1, sharex=True, height_ratios=(2, 1))
     for site in sites:
         frame = ticks[ticks["site"] == site]
         time = _naive_times(frame)
-        line, = soc_axis.step(time, frame["soc_mwh"].to_numpy(), where="post", label=site)
+        soc_axis.step(time, frame["soc_mwh"].to_numpy(), where="post", label=site, color=colours[site])
         power = frame["charge_mw"].to_numpy() - frame["discharge_mw"].to_numpy()
-        power_axis.step(time, power, where="post", color=line.get_color(), lw=0.9)
-    soc_axis.set_ylabel("state of charge (MWh)")
-    power_axis.set_ylabel("charge (+) /\ndischarge (-) MW")
+        power_axis.step(time, power, where="post", color=colours[site], lw=0.9)
+    soc_axis.set_ylabel("state of charge\n(MWh)")
+    power_axis.set_ylabel("battery power (MW)\ncharge + / discharge −")
+    power_axis.set_xlabel("time (UTC)")
     power_axis.axhline(0.0, color="black", lw=0.5)
+    _time_axis(power_axis)
+    if len(ticks):
+        times = _naive_times(ticks)
+        soc_axis.set_xlim(times[0], times[-1])
+    missing = [site for site in all_sites if site not in sites]
     if sites:
-        soc_axis.legend(loc="upper right", fontsize=8, ncol=min(len(sites), 6))
+        handles, labels = soc_axis.get_legend_handles_labels()
+        if missing:
+            from matplotlib.patches import Patch
+
+            handles.append(Patch(color="none"))
+            labels.append(f"no battery: {', '.join(missing)}")
+        soc_axis.legend(handles, labels, loc="upper right", fontsize=8, ncol=min(len(labels), 6))
     else:
         soc_axis.text(0.5, 0.5, "no site has a battery", ha="center", va="center", transform=soc_axis.transAxes)
-    soc_axis.set_title(_title(result, "battery"), fontsize=10)
+    soc_axis.set_title(_title(result, f"battery state of charge and power per site ({_tick_minutes(result)} ticks)"),
+                       fontsize=10)
     return _finish(figure, path, dpi)
 
 
 def plot_routing(result: RunResult, path: str | Path | None = None, dpi: int = 110) -> Figure:
-    """Inference routing over time: per class, the requests/s served at each site (stacked) and
-    those dropped (red, on top). Returns the figure; saves it when ``path``."""
+    """Inference routing over time: per class, the requests/s served at each site (stacked, one
+    colour per site) and those dropped (red, on top); tick averages. Returns the figure; saves
+    it when ``path``."""
     routing = result.routing
     classes = list(dict.fromkeys(routing["class"]))
-    sites = list(dict.fromkeys(result.ticks["site"]))
-    from matplotlib import colormaps
-
-    palette = colormaps["tab10"].colors  # type: ignore[attr-defined]  # tab10 is a ListedColormap
-    colours = dict(zip(sites, palette * (len(sites) // 10 + 1), strict=False))
-    figure = _figure(figsize=(12, 2.4 * max(len(classes), 1) + 0.6))
+    sites = _sites_of(result)
+    colours = site_colours(sites)
+    figure = _figure(figsize=(12, 2.4 * max(len(classes), 1) + 0.8))
     axes = figure.subplots(max(len(classes), 1), 1, sharex=True, squeeze=False)
     for axis, name in zip(axes[:, 0], classes, strict=False):
         frame = routing[routing["class"] == name]
@@ -179,15 +201,18 @@ def plot_routing(result: RunResult, path: str | Path | None = None, dpi: int = 1
         layers = [served[site].to_numpy() for site in served.columns] + [dropped.reindex(served.index).to_numpy()]
         axis.stackplot(time, *layers, labels=[*served.columns, "dropped"], step="post", alpha=0.85,
                        colors=[colours[site] for site in served.columns] + ["#e41a1c"])
-        axis.set_ylabel(f"{name}\nrequests/s")
+        axis.set_ylabel(f"{name}\n(requests/s)", fontsize=9)
         axis.set_xlim(time[0], time[-1])
     if not classes:
         axes[0, 0].text(0.5, 0.5, "no inference classes", ha="center", va="center", transform=axes[0, 0].transAxes)
     from matplotlib.patches import Patch
 
-    handles = [Patch(color=colours[site], label=site) for site in sites] + [Patch(color="#e41a1c", label="dropped")]
+    handles = [Patch(color=colours[site], label=f"served at {site}") for site in sites]
+    handles.append(Patch(color="#e41a1c", label="dropped"))
     axes[0, 0].legend(handles=handles, loc="upper right", fontsize=8, ncol=len(handles))
-    axes[0, 0].set_title(_title(result, "inference served by site"), fontsize=10)
+    axes[0, 0].set_title(_title(result, "inference served per class by site, stacked"), fontsize=10)
+    axes[-1, 0].set_xlabel("time (UTC)")
+    _time_axis(axes[-1, 0])
     return _finish(figure, path, dpi)
 
 
@@ -198,10 +223,11 @@ def plot_carbon(result: RunResult, path: str | Path | None = None, dpi: int = 11
     per_site = ticks.pivot_table(index="time", columns="site", values="emissions_t", aggfunc="sum", sort=False)
     cumulative = per_site.cumsum()
     time = cumulative.index.tz_convert(None).to_numpy()
+    colours = site_colours(_sites_of(result))
     figure = _figure(figsize=(12, 4))
     axis = figure.subplots()
     axis.stackplot(time, *[cumulative[site].to_numpy() for site in cumulative.columns], labels=list(cumulative.columns),
-                   alpha=0.8, step="post")
+                   alpha=0.8, step="post", colors=[colours.get(site, "#999999") for site in cumulative.columns])
     axis.step(time, cumulative.sum(axis=1).to_numpy(), where="post", color="black", lw=1.2, label="fleet total")
     budget = float(result.kpis.get("budget_tco2", np.nan))
     if np.isfinite(budget):
@@ -211,11 +237,14 @@ def plot_carbon(result: RunResult, path: str | Path | None = None, dpi: int = 11
         if run_h > 0 and tick_h > 0:
             axis.plot(time, budget * elapsed / run_h, color="#e41a1c", ls=":", lw=1.2, label="budget pro rata")
         axis.axhline(budget, color="#e41a1c", lw=1.2, label=f"budget {budget:,.0f} t")
-    axis.set_ylabel("cumulative emissions (tCO2)")
+    axis.set_ylabel("cumulative emissions\n(tCO2)")
+    axis.set_xlabel("time (UTC)")
     axis.set_xlim(time[0], time[-1])
+    _time_axis(axis)
     axis.legend(loc="upper left", fontsize=8, ncol=4)
     use = result.kpis.get("budget_use_fraction", np.nan)
-    axis.set_title(_title(result, f"carbon: {result.kpis.get('emissions_tco2', np.nan):,.1f} t, "
+    emissions = result.kpis.get("emissions_tco2", np.nan)
+    axis.set_title(_title(result, f"cumulative emissions per site (stacked): {emissions:,.1f} t, "
                                   f"budget use {use:.1%}"), fontsize=10)
     return _finish(figure, path, dpi)
 
@@ -232,85 +261,169 @@ def _mean_std(values: pd.Series) -> tuple[float, float, int]:
     return float(array.mean()), float(array.std(ddof=1)) if array.size > 1 else 0.0, int(array.size)
 
 
+#: one colour per controller, the same in every plot (others get the next free colours of tab10)
+CONTROLLER_COLOURS = {"mpc": "#1f77b4", "mpc-compute-only": "#17becf", "mpc-energy-only": "#9467bd",
+                      "greedy": "#ff7f0e", "local": "#8c564b"}
+
+
+def controller_colours(names: list[str]) -> dict[str, str]:
+    """Colours of ``names``: :data:`CONTROLLER_COLOURS` for the built-in controllers, then the
+    unused tab10 colours in order."""
+    spare = [c for c in ("#2ca02c", "#d62728", "#e377c2", "#7f7f7f", "#bcbd22")
+             if c not in CONTROLLER_COLOURS.values()]
+    out, i = {}, 0
+    for name in names:
+        if name in CONTROLLER_COLOURS:
+            out[name] = CONTROLLER_COLOURS[name]
+        else:
+            out[name] = spare[i % len(spare)]
+            i += 1
+    return out
+
+
+def kpi_label(kpi: str) -> str:
+    """The axis label of a KPI column, with its unit (the labels of the CLI's tables)."""
+    from simulator.commands import MAIN_KPIS
+
+    labels = {key: label for key, label, _ in MAIN_KPIS}
+    labels.update({"bound_benefit_usd": "bound benefit (USD)", "inference_served_mreq": "inference served (M req)",
+                   "renewable_self_consumption_fraction": "renewables used on site (fraction)",
+                   "inference_served_fraction": "inference served (fraction)",
+                   "budget_use_fraction": "budget use (fraction)"})
+    return labels.get(kpi, kpi)
+
+
+def _seed_counts(counts: list[int]) -> str:
+    """``n = 3 runs per point`` (or a range): how many runs each mean is over."""
+    counts = [c for c in counts if c]
+    if not counts:
+        return "no runs"
+    low, high = min(counts), max(counts)
+    return f"n = {low} run{'s' if low != 1 else ''} per point" if low == high else f"n = {low}–{high} runs per point"
+
+
 def plot_comparison(runs: pd.DataFrame, kpi: str = "benefit_usd", by: str = "controller", hue: str | None = "forecast",
                     path: str | Path | None = None, dpi: int = 110, ax: Axes | None = None) -> Figure:
     """Bars of ``kpi``'s mean over seeds per ``by`` (grouped by ``hue`` when the table has it),
     error bars one standard deviation (ddof 1). ``runs``: one row per run (a sweep's runs
-    table, the CSV of ``aidc compare --out``). Returns the figure; saves it when ``path``."""
+    table, the CSV of ``aidc compare --out``). When the table holds several scenario variants,
+    each (variant, ``by``) pair is its own group, labelled with the variant: variants are never
+    pooled. Without ``hue`` the bars take the colour of their controller. Returns the figure;
+    saves it when ``path``."""
     frame = runs
     if kpi not in frame.columns:
         raise ValueError(f"no column {kpi!r} in the runs table")
-    groups = list(dict.fromkeys(frame[by]))
+    variants = list(dict.fromkeys(frame["variant"])) if "variant" in frame.columns and by != "variant" else []
+    several = len(variants) > 1
+    if several:
+        frame = frame.assign(_group=frame[by].astype(str) + "\n(" + frame["variant"].astype(str) + ")")
+        group_column = "_group"
+    else:
+        group_column = by
+    groups = list(dict.fromkeys(frame[group_column]))
     hues = list(dict.fromkeys(frame[hue])) if hue is not None and hue in frame.columns else [None]
     # per group, the hue levels it has (a heuristic has only forecast "n/a"), bars centred on the group
     per_group = []  # per group: (hue index, mean, std) of the hue levels present
+    counts = []
     for group in groups:
-        rows = frame[frame[by] == group]
+        rows = frame[frame[group_column] == group]
         stats = []
         for h, level in enumerate(hues):
             mean, std, count = _mean_std(rows[kpi] if level is None else rows.loc[rows[hue] == level, kpi])
             if count:
                 stats.append((h, mean, std))
+                counts.append(count)
         per_group.append(stats)
     widest = max([len(stats) for stats in per_group] + [1])
     width = 0.8 / widest
-    bars = [(g + width * (i - (len(stats) - 1) / 2), h, mean, std, width)  # (x, hue index, mean, std, width)
+    bars = [(g, g + width * (i - (len(stats) - 1) / 2), h, mean, std, width)  # (group, x, hue, mean, std, width)
             for g, stats in enumerate(per_group) for i, (h, mean, std) in enumerate(stats)]
     if ax is None:
-        figure = _figure(figsize=(min(max(6.0, 0.9 * len(groups) * widest + 2), 16), 4))
+        figure = _figure(figsize=(min(max(6.0, 0.9 * len(groups) * widest + 2), 16), 4.2))
         axis = figure.subplots()
     else:
         axis, figure = ax, _figure_of(ax)
+    owners = [str(frame.loc[frame[group_column] == group, by].iloc[0]) for group in groups]
+    colours = controller_colours(list(dict.fromkeys(owners))) if by == "controller" else {}
     for h, level in enumerate(hues):
-        mine = [bar for bar in bars if bar[1] == h]
-        if mine:
-            axis.bar([b[0] for b in mine], [b[2] for b in mine], width=[0.95 * b[4] for b in mine],
-                     yerr=[b[3] for b in mine], capsize=3, color=f"C{h % 10}",
-                     label=None if level is None else str(level))
+        mine = [bar for bar in bars if bar[2] == h]
+        if not mine:
+            continue
+        if level is None:
+            bar_colours = [colours.get(owners[b[0]], f"C{b[0] % 10}") for b in mine]
+        else:
+            bar_colours = [f"C{h % 10}"] * len(mine)
+        axis.bar([b[1] for b in mine], [b[3] for b in mine], width=[0.95 * b[5] for b in mine],
+                 yerr=[b[4] for b in mine], capsize=3, color=bar_colours,
+                 label=None if level is None else str(level))
     axis.set_xticks(range(len(groups)), [str(g) for g in groups], rotation=15 if len(groups) > 4 else 0)
-    axis.set_ylabel(kpi)
+    axis.set_xlabel(by if not several else f"{by} (scenario variant)")
+    axis.set_ylabel(kpi_label(kpi))
     axis.axhline(0.0, color="black", lw=0.5)
     if hues != [None]:
         axis.legend(title=hue, fontsize=8, title_fontsize=8)
-    axis.set_title(f"{kpi}: mean ± std over seeds", fontsize=10)
+    where = f", {len(variants)} scenario variants apart" if several else ""
+    axis.set_title(f"{kpi_label(kpi)}: mean ± std over seeds ({_seed_counts(counts)}){where}", fontsize=10)
     return _finish(figure, path, dpi) if ax is None else figure
 
 
 def plot_kpi_vs_forecast_error(runs: pd.DataFrame, kpi: str = "regret_usd", error: str = "forecast_sigma_24h",
                                path: str | Path | None = None, dpi: int = 110, ax: Axes | None = None) -> Figure:
     """``kpi`` (mean ± std over seeds) against the forecast-error level, one line per controller
-    (and scenario variant when there are several). Controllers without a forecast (heuristics:
-    no value in ``error``) are horizontal lines with a band of one std. Returns the figure;
-    saves it when ``path``."""
+    (and scenario variant when there are several), in the controller's colour. Runs without an
+    error level are drawn as horizontal lines with a band of one std, never dropped: heuristics
+    (``(no forecast)``) and forecasters without a σ (persistence, seasonal-naive, ets: labelled
+    with the forecaster, e.g. ``mpc, persistence (no σ level)``). Returns the figure; saves it
+    when ``path``."""
     frame = runs
     for column in (kpi, error, "controller"):
         if column not in frame.columns:
             raise ValueError(f"no column {column!r} in the runs table")
     if ax is None:
-        figure = _figure(figsize=(8, 4.5))
+        figure = _figure(figsize=(8.5, 4.8))
         axis = figure.subplots()
     else:
         axis, figure = ax, _figure_of(ax)
     several = "variant" in frame.columns and frame["variant"].nunique() > 1
     keys = ["controller", "variant"] if several else ["controller"]
+    colours = controller_colours(list(dict.fromkeys(frame["controller"].astype(str))))
+    variant_styles = {v: s for v, s in zip(dict.fromkeys(frame["variant"]) if several else [],
+                                            ("-", "--", "-.", ":") * 4, strict=False)}
     levels = np.sort(frame[error].dropna().unique())
     span = (levels.min(), levels.max()) if levels.size else (0.0, 1.0)
+    counts: list[int] = []
+    flat_styles = iter(("--", ":", "-.", (0, (5, 1)), (0, (1, 3))) * 4)
     for key, group in frame.groupby(keys, sort=False):
-        label = " / ".join(map(str, key)) if isinstance(key, tuple) else str(key)
+        key = key if isinstance(key, tuple) else (key,)
+        name = str(key[0])
+        label = " / ".join(map(str, key))
+        colour = colours[name]
+        style = variant_styles.get(key[1], "-") if several else "-"
         with_level = group[group[error].notna()]
         if len(with_level):
             stats = [(level, *_mean_std(rows[kpi])) for level, rows in with_level.groupby(error)]
+            counts += [s[3] for s in stats]
             x = np.array([s[0] for s in stats], dtype=float)
-            axis.errorbar(x, [s[1] for s in stats], yerr=[s[2] for s in stats], marker="o", capsize=3, label=label)
-        else:
-            mean, std, count = _mean_std(group[kpi])
-            if count:
-                line, = axis.plot(span, (mean, mean), ls="--", label=f"{label} (no forecast)")
-                axis.fill_between(span, mean - std, mean + std, color=line.get_color(), alpha=0.15)
-    axis.set_xlabel("forecast error σ at 24 h lead (fraction)" if error == "forecast_sigma_24h" else error)
-    axis.set_ylabel(kpi)
+            axis.errorbar(x, [s[1] for s in stats], yerr=[s[2] for s in stats], marker="o", capsize=3, label=label,
+                          color=colour, ls=style)
+        without = group[group[error].isna()]
+        forecasts = list(dict.fromkeys(without["forecast"])) if "forecast" in without.columns else [None]
+        for forecast in forecasts:
+            rows = without if forecast is None else without[without["forecast"] == forecast]
+            mean, std, count = _mean_std(rows[kpi])
+            if not count:
+                continue
+            counts.append(count)
+            no_forecast = forecast in (None, "n/a", "", "none")
+            text = f"{label} (no forecast)" if no_forecast else f"{label}, {forecast} (no σ level)"
+            axis.plot(span, (mean, mean), ls=next(flat_styles), color=colour, label=text)
+            axis.fill_between(span, mean - std, mean + std, color=colour, alpha=0.12)
+    axis.set_xlabel("forecast error σ at 24 h lead (noisy forecaster's sigma_24h)"
+                    if error == "forecast_sigma_24h" else error)
+    axis.set_ylabel(kpi_label(kpi))
     axis.legend(fontsize=8)
-    axis.set_title(f"{kpi} against forecast error: mean ± std over seeds", fontsize=10)
+    axis.set_title(f"{kpi_label(kpi)} against forecast error: mean ± std over seeds ({_seed_counts(counts)})",
+                   fontsize=10)
     return _finish(figure, path, dpi) if ax is None else figure
 
 

@@ -116,8 +116,9 @@ def execute_run(spec: RunSpec, scenario: Scenario, sweep_folder: str) -> dict[st
     began = time.perf_counter()
     controller = make_controller(spec.controller, scenario, forecast=spec.forecast or "perfect",
                                  solver=spec.solver or "highs", seed=spec.seed, **spec.mpc_settings())
+    # no controller record in a sweep (1.7 MB per us-3site week): `aidc run` keeps it for one run
     result = simulate(scenario, controller, days=spec.days, seed=spec.seed, bound=spec.bound,
-                      budget_scale=spec.budget_scale)
+                      budget_scale=spec.budget_scale, record_plans=False)
     staging = Path(sweep_folder) / ".staging" / f"{spec.run_id}.{uuid.uuid4().hex[:8]}"
     result.save(staging)
     row = {**spec.row(), "days": float(result.manifest["days"])}
@@ -401,10 +402,12 @@ def _run_in_folder(grid: SweepGrid, folder: Path, specs: list[RunSpec], scenario
         pending = [spec for spec in specs if not is_finished(runs_folder(folder) / spec.run_id)]
         tasks = [(spec, scenarios[spec.variant]) for spec in pending]
         bar = None
-        if progress:
-            from tqdm import tqdm
+        if progress:  # a status line (the bar shows on a terminal only)
+            print(f"{grid.scenario}: {len(pending)} of {len(specs)} runs to run; running ...",
+                  file=sys.stderr, flush=True)
+            from simulator.progress import progress_bar
 
-            bar = tqdm(total=len(specs), initial=len(specs) - len(pending), desc="sweep", unit="run")
+            bar = progress_bar(total=len(specs), initial=len(specs) - len(pending), desc="sweep", unit="run")
         failed: dict[str, str] = {}
         ran = 0
 

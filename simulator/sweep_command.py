@@ -65,7 +65,9 @@ def add_sweep_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     parser.add_argument("--dask", metavar="local|tcp://HOST:PORT",
                         help="run on Dask: 'local' starts a LocalCluster of --workers processes; an address "
                              "connects to that scheduler (OUT must be on a filesystem its workers share)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bar (there is none either when stderr is not a terminal)")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar (the same as --no-progress)")
     return parser
 
 
@@ -139,7 +141,7 @@ def _run(grid: SweepGrid, args: argparse.Namespace, scenarios: dict[str, Scenari
     from simulator.sweep import run_sweep as sweep
 
     outcome = sweep(grid, args.out, workers=args.workers, dask=args.dask,
-                    progress=not args.no_progress)
+                    progress=not (args.no_progress or args.quiet))
     runs, folder = outcome.runs, outcome.folder
     print(f"{grid.scenario}: {outcome.total} runs: {outcome.ran} ran, {outcome.skipped} already finished, "
           f"{len(outcome.failed)} failed; {outcome.wall_s:.1f} s")

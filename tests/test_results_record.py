@@ -204,3 +204,60 @@ def test_show_a_sweep_folder(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "2 runs" in out and "2 ± 1" in out
     assert json.dumps(out)  # plain text
+
+
+# ---------------------------------------------------------------------------------------------
+# output that suits where it goes
+
+
+def test_run_by_site_prints_a_clean_table_and_no_progress_into_a_file(capsys):
+    assert main(["run", "us-3site", "--days", "0.25", "--controller", "local", "--by", "site"]) == 0
+    captured = capsys.readouterr()  # not a terminal: no bar, no carriage returns
+    assert "\r" not in captured.out + captured.err
+    header = next(line for line in captured.out.splitlines() if line.startswith("KPI"))
+    assert header.split()[1:] == ["ca", "tx", "va", "fleet"]
+    assert all(line == line.rstrip() for line in captured.out.splitlines())
+
+
+def test_quiet_leaves_stderr_empty(capsys):
+    assert main(["run", "us-3site", "--days", "0.25", "--controller", "local", "--quiet"]) == 0
+    assert capsys.readouterr().err == ""
+    assert main(["compare", "us-3site", "--days", "0.25", "--controllers", "local", "--seeds", "1", "-q"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_progress_bar_is_off_off_a_terminal_and_with_quiet():
+    import io
+
+    from simulator.progress import progress_bar
+
+    assert progress_bar(True, total=3).disable
+    stream = io.StringIO()  # not a TTY
+    with progress_bar(total=3, file=stream) as bar:
+        bar.update(3)
+    assert stream.getvalue() == ""
+
+
+def test_the_recorded_vintage_table_is_the_vintage_stores(result):
+    """The recorder builds the table of forecasts.vintages itself (fast); VintageStore gives the same rows."""
+    from forecasts import make_forecaster
+    from forecasts.vintages import VintageStore
+    from simulator.controller_record import ForecastRecorder
+
+    scenario = small_scenario(2, 2, 3, 12, population=True, variant=5)
+    forecaster = make_forecaster("noisy:sigma_24h=0.2", 5)
+    controller = make_controller("mpc", scenario, forecast="noisy:sigma_24h=0.2", seed=5)
+    with ForecastRecorder(controller.forecaster) as recorder:
+        simulate(scenario, controller, days=0.25, seed=5, record_plans=False)
+    assert "forecast" not in vars(controller.forecaster)  # the forecaster is itself again
+    store = VintageStore()
+    for signal, issue, forecast in recorder.forecasts:
+        store.record(signal, issue, forecast)
+    expected = store.to_frame()
+    got = recorder.frame()
+    assert len(got) == len(expected) > 0 and forecaster.name == "noisy"
+    for column in ("issue_time", "target_time", "signal", "key"):
+        assert (got[column].to_numpy() == expected[column].to_numpy()).all(), column
+    for column in ("lead_h", "quantile"):
+        assert np.array_equal(got[column].to_numpy(float), expected[column].to_numpy(float), equal_nan=True), column
+    assert np.allclose(got["value"], expected["value"], rtol=1e-6)
