@@ -140,6 +140,8 @@ def planned_frame(plans: Sequence[PlanRecord], hours: float = PLAN_HOURS) -> pd.
     for name in ("issue_time", "time"):
         out[name] = pd.to_datetime(out[name], utc=True).astype("datetime64[ns, UTC]")
     out["site"] = out["site"].astype(str)
+    for name in PLANNED_COLUMNS[5:]:  # 7 significant digits are plenty for plotting and comparing
+        out[name] = out[name].astype(np.float32)
     return out
 
 
