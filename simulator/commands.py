@@ -364,7 +364,7 @@ def run_run(args: argparse.Namespace) -> int:
         print(manifest["carbon_budget"]["note"])
     print(format_kpis(result.kpis))
     if args.by:
-        from simulator.show_command import by_table
+        from simulator.kpis_by_site import by_table
 
         print()
         print(by_table(result.kpis_by, args.by))

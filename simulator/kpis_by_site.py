@@ -223,3 +223,59 @@ def _battery_capacity(manifest: Mapping[str, Any], sites: list[str]) -> np.ndarr
     """(S,) energy capacity (MWh) per site from the manifest's plant configuration (0: no battery)."""
     capacity = manifest.get("plant", {}).get("battery", {}).get("energy_capacity_mwh", {})
     return np.array([float(capacity.get(site, 0.0) or 0.0) for site in sites])
+
+
+#: rows of the ``--by`` tables: (column of the kpis_by frame, label with unit, format)
+BY_KPIS = (
+    ("facility_energy_mwh", "facility energy (MWh)", "{:,.1f}"),
+    ("base_load_energy_mwh", "base load (MWh)", "{:,.1f}"),
+    ("energy_import_mwh", "imported (MWh)", "{:,.1f}"),
+    ("energy_export_mwh", "exported (MWh)", "{:,.1f}"),
+    ("generator_mwh", "generator (MWh)", "{:,.1f}"),
+    ("unmet_energy_mwh", "unmet load (MWh)", "{:,.1f}"),
+    ("import_cost_usd", "import cost (USD)", "{:,.0f}"),
+    ("export_revenue_usd", "export revenue (USD)", "{:,.0f}"),
+    ("fuel_cost_usd", "fuel cost (USD)", "{:,.0f}"),
+    ("battery_degradation_usd", "battery wear (USD)", "{:,.0f}"),
+    ("carbon_cost_usd", "carbon cost (USD)", "{:,.0f}"),
+    ("emissions_tco2", "emissions (tCO2)", "{:,.1f}"),
+    ("renewable_available_mwh", "renewables available (MWh)", "{:,.1f}"),
+    ("renewable_self_consumption_fraction", "renewables used on site", "{:.1%}"),
+    ("curtailment_mwh", "curtailed (MWh)", "{:,.1f}"),
+    ("battery_throughput_mwh", "battery throughput (MWh)", "{:,.1f}"),
+    ("battery_equivalent_full_cycles", "battery equivalent full cycles", "{:.2f}"),
+    ("inference_value_usd", "inference value (USD)", "{:,.0f}"),
+    ("unserved_penalty_usd", "unserved penalty (USD)", "{:,.0f}"),
+    ("inference_demand_mreq", "inference demand (M req)", "{:,.1f}"),
+    ("inference_served_mreq", "inference served (M req)", "{:,.1f}"),
+    ("inference_dropped_mreq", "inference dropped (M req)", "{:,.2f}"),
+    ("inference_served_fraction", "inference served", "{:.2%}"),
+    ("mean_rtt_ms", "mean RTT served (ms)", "{:.1f}"),
+    ("job_reward_usd", "job rewards (USD)", "{:,.0f}"),
+    ("jobs_submitted", "jobs submitted", "{:.0f}"),
+    ("jobs_started", "jobs started", "{:.0f}"),
+    ("jobs_completed", "jobs completed", "{:.0f}"),
+    ("jobs_late", "jobs late", "{:.0f}"),
+    ("jobs_running_at_end", "jobs running at end", "{:.0f}"),
+    ("jobs_dropped", "jobs dropped (queued)", "{:.0f}"),
+    ("jobs_never_started", "jobs never started", "{:.0f}"),
+)
+
+
+def by_table(kpis_by: pd.DataFrame, by: str) -> str:
+    """KPIs as rows, the sites (or classes) and the fleet as columns; rows that apply to none are left out."""
+    rows = kpis_by[kpis_by["by"].isin([by, "fleet"])]
+    names = list(rows["name"])
+    header = ["KPI", *names]
+    body = []
+    for key, label, fmt in BY_KPIS:
+        if key not in rows.columns:
+            continue
+        values = rows[key].to_numpy(dtype=float)
+        if not (values == values).any():  # NaN everywhere: not a KPI of this breakdown
+            continue
+        body.append([label, *(fmt.format(v) if v == v else "-" for v in values)])
+    widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
+    return "\n".join("  ".join([row[0].ljust(widths[0]), *(cell.rjust(w) for cell, w in zip(row[1:], widths[1:],
+                                                                                            strict=True))])
+                     for row in [header, *body])

@@ -281,16 +281,18 @@ def controller_colours(names: list[str]) -> dict[str, str]:
     return out
 
 
-def kpi_label(kpi: str) -> str:
-    """The axis label of a KPI column, with its unit (the labels of the CLI's tables)."""
-    from simulator.commands import MAIN_KPIS
+#: units of the KPI column suffixes (the KPI names carry their unit)
+KPI_UNITS = (("_usd", "USD"), ("_tco2", "tCO2"), ("_mwh", "MWh"), ("_mreq", "M requests"), ("_ms", "ms"),
+             ("_fraction", "fraction"), ("_s", "s"))
 
-    labels = {key: label for key, label, _ in MAIN_KPIS}
-    labels.update({"bound_benefit_usd": "bound benefit (USD)", "inference_served_mreq": "inference served (M req)",
-                   "renewable_self_consumption_fraction": "renewables used on site (fraction)",
-                   "inference_served_fraction": "inference served (fraction)",
-                   "budget_use_fraction": "budget use (fraction)"})
-    return labels.get(kpi, kpi)
+
+def kpi_label(kpi: str) -> str:
+    """The axis label of a KPI column with its unit, read from the name's suffix:
+    ``regret_usd`` -> ``regret (USD)``, ``emissions_tco2`` -> ``emissions (tCO2)``."""
+    for suffix, unit in KPI_UNITS:
+        if kpi.endswith(suffix):
+            return f"{kpi[: -len(suffix)].replace('_', ' ')} ({unit})"
+    return kpi.replace("_", " ")
 
 
 def _seed_counts(counts: list[int]) -> str:
@@ -584,7 +586,7 @@ def _time_axis(axis: Axes) -> None:
     """Concise date ticks (day, then hours) on a time axis."""
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 
-    locator = AutoDateLocator(maxticks=6)
+    locator = AutoDateLocator()
     axis.xaxis.set_major_locator(locator)
     axis.xaxis.set_major_formatter(ConciseDateFormatter(locator))
 

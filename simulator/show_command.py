@@ -20,48 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from simulator.results import RunResult
 
 PLOTS = ("dispatch", "soc", "routing", "carbon", "forecast")
-#: rows of the ``--by`` tables: (column of the kpis_by frame, label with unit, format)
-BY_KPIS = (
-    ("facility_energy_mwh", "facility energy (MWh)", "{:,.1f}"),
-    ("base_load_energy_mwh", "base load (MWh)", "{:,.1f}"),
-    ("energy_import_mwh", "imported (MWh)", "{:,.1f}"),
-    ("energy_export_mwh", "exported (MWh)", "{:,.1f}"),
-    ("generator_mwh", "generator (MWh)", "{:,.1f}"),
-    ("unmet_energy_mwh", "unmet load (MWh)", "{:,.1f}"),
-    ("import_cost_usd", "import cost (USD)", "{:,.0f}"),
-    ("export_revenue_usd", "export revenue (USD)", "{:,.0f}"),
-    ("fuel_cost_usd", "fuel cost (USD)", "{:,.0f}"),
-    ("battery_degradation_usd", "battery wear (USD)", "{:,.0f}"),
-    ("carbon_cost_usd", "carbon cost (USD)", "{:,.0f}"),
-    ("emissions_tco2", "emissions (tCO2)", "{:,.1f}"),
-    ("renewable_available_mwh", "renewables available (MWh)", "{:,.1f}"),
-    ("renewable_self_consumption_fraction", "renewables used on site", "{:.1%}"),
-    ("curtailment_mwh", "curtailed (MWh)", "{:,.1f}"),
-    ("battery_throughput_mwh", "battery throughput (MWh)", "{:,.1f}"),
-    ("battery_equivalent_full_cycles", "battery equivalent full cycles", "{:.2f}"),
-    ("inference_value_usd", "inference value (USD)", "{:,.0f}"),
-    ("unserved_penalty_usd", "unserved penalty (USD)", "{:,.0f}"),
-    ("inference_demand_mreq", "inference demand (M req)", "{:,.1f}"),
-    ("inference_served_mreq", "inference served (M req)", "{:,.1f}"),
-    ("inference_dropped_mreq", "inference dropped (M req)", "{:,.2f}"),
-    ("inference_served_fraction", "inference served", "{:.2%}"),
-    ("mean_rtt_ms", "mean RTT served (ms)", "{:.1f}"),
-    ("job_reward_usd", "job rewards (USD)", "{:,.0f}"),
-    ("jobs_submitted", "jobs submitted", "{:.0f}"),
-    ("jobs_started", "jobs started", "{:.0f}"),
-    ("jobs_completed", "jobs completed", "{:.0f}"),
-    ("jobs_late", "jobs late", "{:.0f}"),
-    ("jobs_running_at_end", "jobs running at end", "{:.0f}"),
-    ("jobs_dropped", "jobs dropped (queued)", "{:.0f}"),
-    ("jobs_never_started", "jobs never started", "{:.0f}"),
-)
-
-
 def _user_error(message: str) -> Exception:
     from simulator.errors import UserError
 
@@ -138,6 +99,10 @@ def _show_run(folder: Path, args: argparse.Namespace) -> int:
         _check_forecast_record(result, args.lead_hours)
     print(manifest_summary(result, folder))
     if args.by:  # the fleet column holds the totals
+        from simulator.kpis_by_site import by_table
+
+        if result.kpis_by is None:
+            raise _user_error(f"{folder}: this result has no per-site KPIs (no accounting constants in its manifest)")
         print(by_table(result.kpis_by, args.by))
     else:
         from simulator.commands import format_kpis
@@ -178,27 +143,6 @@ def _noise(noise: object) -> str:
     if isinstance(noise, dict):
         return "on" if noise.get("enabled", True) else "off"
     return str(noise) if noise is not None else "-"
-
-
-def by_table(kpis_by: pd.DataFrame | None, by: str) -> str:
-    """KPIs as rows, the sites (or classes) and the fleet as columns; rows that apply to none are left out."""
-    if kpis_by is None:
-        raise _user_error("this result has no per-site KPIs (no accounting constants in its manifest)")
-    rows = kpis_by[kpis_by["by"].isin([by, "fleet"])]
-    names = list(rows["name"])
-    header = ["KPI", *names]
-    body = []
-    for key, label, fmt in BY_KPIS:
-        if key not in rows.columns:
-            continue
-        values = rows[key].to_numpy(dtype=float)
-        if not (values == values).any():  # NaN everywhere: not a KPI of this breakdown
-            continue
-        body.append([label, *(fmt.format(v) if v == v else "-" for v in values)])
-    widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
-    return "\n".join("  ".join([row[0].ljust(widths[0]), *(cell.rjust(w) for cell, w in zip(row[1:], widths[1:],
-                                                                                            strict=True))])
-                     for row in [header, *body])
 
 
 def _free_name(folder: Path, kind: str, force: bool) -> Path:

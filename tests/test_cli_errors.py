@@ -314,14 +314,15 @@ def test_ctrl_c_stops_an_mpc_run_without_a_result_folder(tmp_path: Path) -> None
     # fleet-10 at full precision: its decisions take seconds, so the signal lands inside a solve (a us-3site
     # week now runs in about 8 s and could end before the signal)
     result = interrupt(["run", "fleet-10", "--controller", "mpc", "--forecast", "noisy", "--days", "1",
-                        "--gap", "1e-4", "--fine-hours", "none", "--out", "run"], tmp_path, "simulating")
+                        "--gap", "1e-4", "--fine-hours", "none", "--out", "run"], tmp_path, "simulating ...\n")
     assert_interrupted(result)
     assert list(tmp_path.iterdir()) == []  # no result folder, and no temporary one left behind
 
 
 def test_ctrl_c_stops_compare(tmp_path: Path) -> None:
     result = interrupt(["compare", "fleet-10", "--controllers", "mpc,greedy", "--days", "1", "--seeds", "1-2",
-                        "--gap", "1e-4", "--fine-hours", "none", "--out", "runs.csv"], tmp_path, "running")
+                        "--gap", "1e-4", "--fine-hours", "none", "--out", "runs.csv"], tmp_path, "running ...
+")
     assert_interrupted(result)
     assert not (tmp_path / "runs.csv").exists()
 
@@ -329,7 +330,7 @@ def test_ctrl_c_stops_compare(tmp_path: Path) -> None:
 def test_ctrl_c_stops_a_sweep_and_its_workers(tmp_path: Path) -> None:
     result = interrupt(["sweep", "fleet-10", "--controllers", "mpc", "--days", "1", "--seeds", "1-2",
                         "--gap", "1e-4", "--fine-hours", "none", "--workers", "2", "--out", "sweep"],
-                       tmp_path, "running")
+                       tmp_path, "running ...\n")
     assert_interrupted(result)
     sweep = tmp_path / "sweep"
     assert not (sweep / "runs.parquet").exists() and not (sweep / "summary.csv").exists()
