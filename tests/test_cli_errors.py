@@ -321,8 +321,7 @@ def test_ctrl_c_stops_an_mpc_run_without_a_result_folder(tmp_path: Path) -> None
 
 def test_ctrl_c_stops_compare(tmp_path: Path) -> None:
     result = interrupt(["compare", "fleet-10", "--controllers", "mpc,greedy", "--days", "1", "--seeds", "1-2",
-                        "--gap", "1e-4", "--fine-hours", "none", "--out", "runs.csv"], tmp_path, "running ...
-")
+                        "--gap", "1e-4", "--fine-hours", "none", "--out", "runs.csv"], tmp_path, "running ...\n")
     assert_interrupted(result)
     assert not (tmp_path / "runs.csv").exists()
 
