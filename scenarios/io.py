@@ -209,7 +209,7 @@ def check_scenario(scenario: Scenario, source: str = "<scenario>", releases_with
                                 f"deadline {job.deadline_h:g} h")
         eligible = [sites_by_name[s] for s in (job.sites or site_names)]
         fits = [s for s in eligible if s.gpus >= job.gpus
-                and (s.idle_power_mw + job.power_mw) * s.cooling.pue_min <= s.power_capacity_mw]
+                and (s.idle_power_mw + job.power_mw) * s.cooling.pue_min <= s.power_capacity_mw * (1 + 1e-9)]
         if not fits:
             raise ScenarioError(source, f"{field}.gpus",
                                 f"job cannot run at any eligible site (needs {job.gpus} GPUs and "
