@@ -279,6 +279,12 @@ class Forecaster(ABC):
         """Forecast ``signal`` for ``horizon_steps`` intervals of ``step`` from ``issue_time``."""
         request = self._make_request(signal, history, issue_time, step, horizon_steps)
         prediction = self._predict(request, history)
+        expected = (request.horizon_steps, len(request.keys))
+        for array in (prediction.values, *(prediction.quantiles or {}).values()):
+            shape = np.shape(array)
+            if shape != expected:
+                raise ValueError(f"{type(self).__name__}._predict returned values of shape {shape}, expected "
+                                 f"(horizon steps, columns) = {expected}")
         # the index and columns are immutable and the same for every signal of one decision: built once
         # and shared (they were most of a forecast's cost)
         index = _target_index(request.issue_ns, request.step_ns, request.horizon_steps)

@@ -69,3 +69,19 @@ def import_class(module_name: str, qualname: str, error: type[Exception], what: 
     if not isinstance(target, type):
         raise error(f"{what} {spec}: {qualname!r} is not a class (got {type(target).__name__})")
     return target
+
+
+class UserCodeFailed(Exception):
+    """A user's controller or forecaster (a class named by an import spec) raised, or returned
+    something of the wrong type or shape, during a run: one line naming the class, the time and
+    the field; ``aidc`` prints it as ``aidc: error: ...`` with exit code 1 (no traceback)."""
+
+
+#: the packages of aidc itself: a class defined elsewhere is a user's
+AIDC_PACKAGES = frozenset({"forecasts", "optimizer", "scenarios", "simulator"})
+
+
+def is_users_class(obj: object) -> bool:
+    """True if ``obj``'s class is defined outside aidc's own packages (a user's plug-in)."""
+    module = type(obj).__module__ or ""
+    return module.split(".")[0] not in AIDC_PACKAGES

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from forecasts import Forecaster, ForecastError, HistoryView
+from forecasts.plugin import UserCodeFailed, is_users_class
 
 # the protocol, re-exported (``from optimizer.control import Controller`` keeps working)
 from optimizer.protocol import Controller, Observation, RunningJob, Setpoints  # noqa: F401
@@ -156,10 +157,7 @@ def forecast_signals(
     weaken exactly there (the no-simultaneous-flow binaries of the grid become binding).
     """
     step = pd.Timedelta(hours=observation.interval_h)
-    signals = {
-        signal: forecaster.forecast(signal, observation.history[signal], observation.time, step, horizon_steps).values
-        for signal in SIGNALS
-    }
+    signals = {signal: _forecast_values(forecaster, signal, observation, step, horizon_steps) for signal in SIGNALS}
     for signal, frame in signals.items():
         values = frame.to_numpy(dtype=float)
         bad = ~np.isfinite(values)
@@ -171,6 +169,31 @@ def forecast_signals(
     if scenario is not None:
         signals["export_price"] = derived_export_price(scenario, signals["import_price"], signals["export_price"])
     return signals
+
+
+def _forecast_values(forecaster: Forecaster, signal: str, observation: Observation, step: pd.Timedelta,
+                     horizon_steps: int) -> pd.DataFrame:
+    """The forecast of ``signal`` as a (horizon_steps, columns) frame. A user's forecaster (a class
+    outside aidc) that raises (other than ForecastError) or returns something else raises
+    :class:`~forecasts.plugin.UserCodeFailed`, one line naming it and the signal."""
+    users = is_users_class(forecaster)
+    name = getattr(forecaster, "spec", None) or type(forecaster).__name__
+    try:
+        forecast = forecaster.forecast(signal, observation.history[signal], observation.time, step, horizon_steps)
+    except ForecastError:
+        raise
+    except Exception as error:
+        if not users:
+            raise
+        what = f"{type(error).__name__}: {error}"
+        raise UserCodeFailed(f"forecaster {name} failed forecasting {signal}: {what}") from None
+    values = getattr(forecast, "values", None)
+    if not isinstance(values, pd.DataFrame) or len(values) != horizon_steps:
+        got = f"{len(values)} rows" if isinstance(values, pd.DataFrame) else type(forecast).__name__
+        message = (f"forecaster {name} returned {got} for {signal}, expected a Forecast whose values are a "
+                   f"(horizon steps, columns) frame with {horizon_steps} rows")
+        raise UserCodeFailed(message) if users else ValueError(message)
+    return values
 
 
 class NonFiniteForecast(ForecastError):

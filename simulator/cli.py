@@ -320,7 +320,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run ``aidc`` with ``argv`` (default: the process arguments); returns the exit code.
 
     Every outcome is one of: the command's own exit code; ``aidc: error: <one line>`` and 2 for a
-    usage error or a user error (:func:`is_user_error`); ``aidc: interrupted`` and 130 on Ctrl-C;
+    usage error or a user error (:func:`is_user_error`); ``aidc: error: <one line>`` and 1 when a
+    user's controller or forecaster failed during the run (:class:`forecasts.plugin.UserCodeFailed`);
+    ``aidc: interrupted`` and 130 on Ctrl-C;
     no message and 141 when stdout is closed early. Anything else is a bug and keeps its traceback.
     """
     if sys.stdout is None:  # started with stdout closed (`aidc ... >&-`): print nowhere, like a closed pipe
@@ -345,11 +347,12 @@ def main(argv: list[str] | None = None) -> int:
         _silence_stdout()
         return EXIT_BROKEN_PIPE
     except Exception as error:
-        if not is_user_error(error):
+        failed_run = type(error).__name__ == "UserCodeFailed"  # forecasts.plugin: a user's class failed mid-run
+        if not (failed_run or is_user_error(error)):
             raise  # a bug: keep the traceback
         _flush_quietly()
         print(f"aidc: error: {error_message(error)}", file=sys.stderr)
-        return 2
+        return 1 if failed_run else 2
 
 
 def _flush_quietly() -> None:

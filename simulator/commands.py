@@ -221,9 +221,12 @@ def check_controllers(scenario: Scenario, specs: list[str], args: argparse.Names
     constructor that refuses its options is a one-line error before any run starts."""
     from simulator.controllers import make_controller
 
+    seed = getattr(args, "seed", None)
+    seed = seed if isinstance(seed, int) else scenario.run.seed  # as the run's (compare: its first seed's form)
     for spec in specs:
         try:
-            make_controller(spec, scenario, forecast=args.forecast, solver=args.solver, seed=0, **mpc_settings(args))
+            make_controller(spec, scenario, forecast=args.forecast, solver=args.solver, seed=seed,
+                            **mpc_settings(args))
         except ValueError as error:
             where = f"{option}: " if type(error).__name__ == "ControllerSpecError" else f"{option} {spec}: "
             raise _user_error(f"{where}{error}") from None
@@ -270,6 +273,16 @@ def warn_fallbacks(solver_log: object, label: str = "") -> None:
         where = f"{label}: " if label else ""
         print(f"aidc: warning: {where}{len(used)} of {len(fallback)} control steps were decided by the fallback "
               f"(first: {' '.join(used.iloc[0].split())[:200]})", file=sys.stderr)
+
+
+def warn_repairs(events: object, label: str = "") -> None:
+    """One stderr line per set-point field in which the controller gave NaN or inf (repaired by
+    :func:`simulator.setpoint_check.check_setpoints`; the ``setpoint_repaired`` events)."""
+    repaired = events[events["kind"] == "setpoint_repaired"]  # type: ignore[index]
+    where = f"{label}: " if label else ""
+    for row in repaired.itertuples():
+        print(f"aidc: warning: {where}controller set-points at {row.time:%Y-%m-%d %H:%M} (first of the run): "
+              f"{row.detail}", file=sys.stderr)
 
 
 def controllers_epilog() -> str:
@@ -369,6 +382,7 @@ def run_run(args: argparse.Namespace) -> int:
         print()
         print(by_table(result.kpis_by, args.by))
     warn_fallbacks(result.solver_log)
+    warn_repairs(result.events)
     from simulator.plots import plot_dispatch
 
     if args.out is not None:

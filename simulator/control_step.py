@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from forecasts import ForecastError, HistoryView
+from forecasts.plugin import UserCodeFailed, is_users_class
 from optimizer.control import Controller, GreedyController, Observation, RunningJob, Setpoints
 from optimizer.solvers import SolverUnavailable
 from optimizer.variants import InfeasibleWindow
@@ -22,6 +23,7 @@ from scenarios.schema import Scenario
 from scenarios.timebase import RunClock
 from simulator.plant import Plant
 from simulator.records import PlanRecord, PlantInputs, Recorder
+from simulator.setpoint_check import SetpointError, check_setpoints
 from simulator.workload import Workload
 
 #: errors a controller may raise that must not stop a run (SPEC §5): the step falls back to greedy
@@ -40,6 +42,10 @@ class ControlStep:
         self.plant, self.workload, self.recorder, self.inputs = plant, workload, recorder, inputs
         self.fallback = GreedyController()
         self.fallback.reset(scenario, fleet)
+        self.fleet = fleet
+        # non-finite set-point values repaired, per field, over the run; and those of the last step
+        self.repaired: dict[str, int] = {}
+        self.last_repaired: dict[str, int] = {}
         self.wall_s = 0.0  # wall time spent in control steps (observe, decide, apply, log)
 
     def run(self, step: int) -> list[tuple[str, float]]:
@@ -52,6 +58,10 @@ class ControlStep:
         except CONTROLLER_FAILURES as error:
             setpoints = self.fallback.decide(observation)
             setpoints.log = {"fallback": f"greedy: {type(error).__name__}: {error}"}
+        except Exception as error:
+            if not (isinstance(error, UserCodeFailed) or is_users_class(self.controller)):
+                raise  # a bug in aidc's own controller: keep the traceback
+            raise self.failure(step, error) from None
         decide_s = time.perf_counter() - began
         started = self.conclude(step, setpoints, decide_s)
         self.wall_s += time.perf_counter() - step_began
@@ -67,11 +77,30 @@ class ControlStep:
     def conclude(self, step: int, setpoints: Setpoints, decide_s: float) -> list[tuple[str, float]]:
         """The second half: apply ``setpoints`` and log the step; (name, end hour) of the jobs started."""
         now = step * self.clock.interval_h
+        try:
+            setpoints, repaired = check_setpoints(setpoints, self.fleet)
+        except SetpointError as error:
+            if not is_users_class(self.controller):
+                raise
+            raise self.failure(step, error) from None
+        self.last_repaired = repaired
+        for name, count in repaired.items():
+            if name not in self.repaired:  # one event per field per run: the first step it happened
+                self.recorder.event(now, None, "setpoint_repaired",
+                                    f"{count} non-finite {name} value(s) repaired (NaN -> 0, inf -> limit)")
+            self.repaired[name] = self.repaired.get(name, 0) + count
         if setpoints.log and setpoints.log.get("forecast_refused"):  # a NaN/inf forecast never reaches a solver
             self.recorder.event(now, None, "forecast_refused", str(setpoints.log["forecast_refused"]))
         started = self.apply(setpoints, now, step)
         self.log(now, setpoints, decide_s, len(started))
         return started
+
+    def failure(self, step: int, error: BaseException) -> UserCodeFailed:
+        """The one-line error for a user's controller that failed at control step ``step``."""
+        stamp = self.run_start + pd.Timedelta(hours=step * self.clock.interval_h)
+        name = getattr(self.controller, "spec", None) or self.controller.name
+        what = str(error) if isinstance(error, SetpointError | UserCodeFailed) else f"{type(error).__name__}: {error}"
+        return UserCodeFailed(f"controller {name!r} failed at {stamp:%Y-%m-%d %H:%M} (step {step}): {what}")
 
     def observe(self, now_h: float) -> Observation:
         """What the controller sees at ``now_h``: the plant's state and the history up to now."""

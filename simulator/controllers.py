@@ -9,8 +9,11 @@
   protocol of :mod:`optimizer.protocol`, and built as ``ClassName(**options)``; a constructor
   that takes ``forecaster`` receives the run's forecaster (``make_forecaster(forecast, seed)``:
   the controller then forecasts, and a sweep crosses it with its forecasts), one that takes
-  ``seed`` receives the run's seed. Option values are read as TOML values (``10``, ``0.5``,
-  ``true``, ``cvar``).
+  ``seed`` receives the run's seed. Option values follow the constructor's type hints
+  (``bool``/``int``/``float``/``str``, optionally ``| None``; :func:`typed_option_value`): a
+  value the hint refuses is a one-line error before any run; without a hint they are read as
+  TOML values (``10``, ``0.5``, ``true``, ``cvar``). Quote a value to include a comma:
+  ``mode="a,b"``.
 
 :data:`REGISTRY` is the one list of built-in controllers (name, description, options and their
 defaults, whether it forecasts and solves) that the CLI, ``compare``, sweeps and the tables read.
@@ -188,9 +191,28 @@ def parse_option_value(text: str) -> object:
         return text.strip()
 
 
+def split_commas(text: str) -> list[str]:
+    """``text`` split at commas outside double or single quotes (``mode="x,y",n=2`` is two items)."""
+    parts: list[str] = []
+    current: list[str] = []
+    quote = ""
+    for char in text:
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char == ",":
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    parts.append("".join(current))
+    return parts
+
+
 def _split_options(text: str, owner: str) -> dict[str, str]:
     options: dict[str, str] = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
+    for item in filter(None, (part.strip() for part in split_commas(text))):
         key, equals, value = item.partition("=")
         if not equals or not key.strip():
             raise ControllerSpecError(f"controller {owner}: malformed option {item!r}: write key=value")
@@ -298,17 +320,61 @@ def parse_controller_spec(text: str) -> ControllerSpec:
         raise ControllerSpecError(f"controller {module}:{qualname}: not a controller ({'; '.join(problems)}); "
                                   "subclass optimizer.protocol.Controller (see optimizer/protocol.py)")
     owner = f"{module}:{qualname}"
-    imported_options = {key: parse_option_value(value) for key, value in _split_options(option_text, owner).items()}
+    hints = _constructor_hints(cls)
+    imported_options = {key: typed_option_value(value, hints.get(key), owner, key)
+                        for key, value in _split_options(option_text, owner).items()}
     return ControllerSpec(text, owner, imported_options, cls=cls)
+
+
+_SIMPLE_TYPES: tuple[type, ...] = (bool, int, float, str)
+
+
+def _constructor_hints(cls: type) -> dict[str, object]:
+    """The type hints of ``cls.__init__``'s parameters (empty where they cannot be read)."""
+    import typing
+
+    try:
+        return typing.get_type_hints(cls.__init__)  # type: ignore[misc]  # the class's constructor
+    except Exception:  # noqa: BLE001 -- unresolvable hints (a name not importable): values typed by TOML
+        return {}
+
+
+def typed_option_value(text: str, hint: object, owner: str, key: str) -> object:
+    """The option ``key=text`` of a user's class as the constructor's type hint asks: ``bool``
+    (``true``/``false``), ``int``, ``float`` (``nan``, ``inf`` allowed, as in TOML) or ``str``
+    (the text as given; quote it, ``"x,y"``, to include a comma), also inside ``X | None``
+    (``none`` gives None). Without such a hint the value is read as TOML (:func:`parse_option_value`).
+    Raises :class:`ControllerSpecError` naming the option and the expected type."""
+    import types
+    import typing
+
+    args = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else ()
+    optional = type(None) in args
+    simple = [arg for arg in args if arg in _SIMPLE_TYPES] if args else ([hint] if hint in _SIMPLE_TYPES else [])
+    if len(simple) != 1:
+        return parse_option_value(text)
+    kind = simple[0]
+    if optional and text.strip().lower() == "none":
+        return None
+    value = parse_option_value(text)
+    if kind is str:
+        return value if isinstance(value, str) else text.strip()
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        expected = {bool: "true or false", int: "an integer", float: "a number"}[kind]
+        raise ControllerSpecError(f"controller {owner}: option {key}={text.strip()!r}: expected {expected} "
+                                  f"({key}: {kind.__name__}{' | None' if optional else ''})")
+    return value
 
 
 def controller_names(specs: str) -> list[str]:
     """Split a comma-separated list of controller specs (``mpc,greedy:low_quantile=0.2,mod:Cls``):
     an item with ``=`` and no ``:`` continues the previous spec's options."""
     out: list[str] = []
-    for part in (p.strip() for p in specs.split(",")):
+    for part in (p.strip() for p in split_commas(specs)):
         if not part:
-            continue
+            raise ControllerSpecError(f"empty controller in {specs!r}: remove the extra comma")
         if out and "=" in part and ":" not in part:
             out[-1] += "," + part
         else:

@@ -50,7 +50,10 @@ Action (a :class:`gymnasium.spaces.Dict`, float64 set-points in their physical u
 A key is left out when its shape would be empty (no battery, no generator, no class). Invalid
 actions are repaired by the plant's real-time rules, exactly as for any controller (see
 :mod:`optimizer.protocol`): starts that do not fit are refused, shares clipped and scaled to a row
-sum <= 1, set-points clipped to their limits; ``info["repairs"]`` reports what was changed.
+sum <= 1, set-points clipped to their limits, NaN read as 0 and inf as the limit;
+``info["repairs"]`` reports what was changed (finite numbers, against the repaired request) and
+``nonfinite_values``, the number of NaN/inf values in the action. Every key of the action space
+is required; a missing key, a wrong shape or a non-numeric value raises ValueError naming the key.
 
 Reward: the interval's benefit (USD), the parts of the run's benefit
 (:mod:`simulator.accounting`) that fall in the interval: inference value - unserved penalty -
@@ -71,6 +74,7 @@ need it.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import gymnasium as gym
@@ -88,6 +92,7 @@ from simulator.plant import EPS
 from simulator.processes import NoiseParameters
 from simulator.results import RunResult
 from simulator.run import PreparedRun, finish_run, prepare_run
+from simulator.setpoint_check import check_setpoints
 
 ENV_ID = "aidc/Fleet-v0"
 #: the bound of boxes without a physical one (gymnasium's checker warns on infinite bounds)
@@ -247,19 +252,34 @@ class FleetEnv(gym.Env):
         """The set-points of ``action`` at ``observation`` (slots beyond the queue are ignored)."""
         fleet = self.fleet
         S, K = fleet.n_sites, fleet.n_classes
+        if not isinstance(action, Mapping):
+            raise ValueError(f"action is {type(action).__name__}, expected a dict with keys "
+                             f"{', '.join(self.action_space.spaces)}")
+
+        def field(key: str, shape: tuple[int, ...], dtype: type = float) -> np.ndarray:
+            if key not in action:
+                raise ValueError(f"action has no key {key!r} (expected shape {shape})")
+            try:
+                values: np.ndarray = np.asarray(action[key], dtype=dtype)
+            except (TypeError, ValueError):
+                raise ValueError(f"action[{key!r}] is not numeric (expected shape {shape})") from None
+            if values.shape != shape:
+                raise ValueError(f"action[{key!r}] has shape {values.shape}, expected {shape}")
+            return values
+
         starts = []
-        slots = np.asarray(action.get("job_starts", np.zeros(self.max_queue)), dtype=np.int64).reshape(-1)
+        slots = field("job_starts", (self.max_queue,), np.int64)
         queued = observation.queued[:self.max_queue]
         for job, choice in zip(queued, slots[:len(queued)], strict=True):
             if choice > 0:
                 starts.append((job.name, int(choice) - 1))
-        shares = np.asarray(action.get("routing_shares", np.zeros((K, S))), dtype=float).reshape(K, S)
+        shares = field("routing_shares", (K, S)) if K else np.zeros((K, S))
         charge, discharge, generator = np.zeros(S), np.zeros(S), np.zeros(S)
         if len(self.battery_sites):
-            charge[self.battery_sites] = np.asarray(action["charge_mw"], dtype=float)
-            discharge[self.battery_sites] = np.asarray(action["discharge_mw"], dtype=float)
+            charge[self.battery_sites] = field("charge_mw", (len(self.battery_sites),))
+            discharge[self.battery_sites] = field("discharge_mw", (len(self.battery_sites),))
         if len(self.generator_sites):
-            generator[self.generator_sites] = np.asarray(action["generator_mw"], dtype=float)
+            generator[self.generator_sites] = field("generator_mw", (len(self.generator_sites),))
         return Setpoints(tuple(starts), shares.copy(), charge, discharge, generator)
 
     def encode(self, setpoints: Setpoints, observation: Observation | None = None) -> dict[str, Any]:
@@ -288,6 +308,8 @@ class FleetEnv(gym.Env):
         assert self.loop is not None
         plant, log = self.loop.plant, self.loop.recorder.solver_log[-1]
         battery = plant.battery
+        nonfinite = sum(self.loop.control.last_repaired.values())
+        setpoints, _ = check_setpoints(setpoints, self.fleet)  # NaN -> 0, inf -> limit: as the plant saw them
         requested_net = np.asarray(setpoints.charge_mw) - np.asarray(setpoints.discharge_mw)
         held_net = battery.charge_setpoint - battery.discharge_setpoint
         return {
@@ -298,6 +320,7 @@ class FleetEnv(gym.Env):
             "battery_mw_change": float(np.abs(held_net - requested_net).max(initial=0.0)),
             "generator_mw_change": float(np.abs(plant.generator.setpoint - np.asarray(setpoints.generator_mw))
                                          .max(initial=0.0)),
+            "nonfinite_values": int(nonfinite),  # NaN (repaired to 0) and inf (to the limit) in the action
         }
 
     # -- observations --------------------------------------------------------------------------

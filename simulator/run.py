@@ -29,6 +29,7 @@ from simulator.kpis_by_site import kpis_by
 from simulator.processes import NoiseParameters, RealisedSignals, Submission, realise_signals, submit_jobs
 from simulator.records import RawRun
 from simulator.results import RunResult
+from simulator.setpoint_check import user_call
 
 
 def _horizon_hours(controller: Controller, scenario: Scenario) -> float:
@@ -190,7 +191,7 @@ def prepare_run(scenario: Scenario, controller: Controller, *, days: float | Non
     if isinstance(used_forecaster, OracleForecaster):
         for signal in SIGNALS:
             used_forecaster.bind_truth(signal, control_signals[signal])
-    controller.reset(scenario, fleet)
+    user_call(controller, "reset()", lambda: controller.reset(scenario, fleet))
     return PreparedRun(scenario, seed, noise, fleet, realised, submissions, control_signals, used_forecaster,
                        horizon_h, run_hours, whole_steps(run_hours, interval_h), wall_start, began, budget)
 
@@ -238,10 +239,10 @@ def finish_run(prepared: PreparedRun, controller: Controller, loop: ClosedLoop, 
         # ``package.module:ClassName``) and the class that ran
         "controller_spec": getattr(controller, "spec", None) or controller.name,
         "controller_class": f"{type(controller).__module__}:{type(controller).__qualname__}",
-        "controller": controller.config(),
+        "controller": user_call(controller, "config()", controller.config),
         "forecaster": forecaster_spec,
         "forecaster_config": used_forecaster.config() if used_forecaster is not None else None,
-        "solver": controller.config().get("solver"),
+        "solver": user_call(controller, "config()", controller.config).get("solver"),
         "noise": noise.config(),
         "plant": loop.plant.config(),
         "realisation_note": realised.nominal_note,

@@ -114,3 +114,25 @@ def test_importing_the_simulator_needs_no_gymnasium():
              "print('gymnasium' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO)
     assert result.stdout.strip() == "False"
+
+
+def test_nan_and_inf_actions_report_finite_repairs_and_bad_keys_are_named(paper_day):
+    env = FleetEnv(paper_day, days=0.25)
+    env.reset(seed=1)
+    for fill in (np.nan, np.inf):
+        action = env.action_space.sample()
+        for key in ("routing_shares", "charge_mw", "discharge_mw", "generator_mw"):
+            action[key] = np.full_like(action[key], fill)
+        _, reward, _, _, info = env.step(action)
+        repairs = info["repairs"]
+        assert all(math.isfinite(value) for value in repairs.values()), repairs
+        assert repairs["nonfinite_values"] == sum(action[key].size for key in
+                                                  ("routing_shares", "charge_mw", "discharge_mw", "generator_mw"))
+        assert math.isfinite(reward)
+    good = env.action_space.sample()
+    for action, words in (({k: v for k, v in good.items() if k != "charge_mw"}, "no key 'charge_mw'"),
+                          ({**good, "routing_shares": np.zeros(5)}, r"action\['routing_shares'\] has shape \(5,\)"),
+                          ({**good, "generator_mw": "abc"}, r"action\['generator_mw'\] is not numeric"),
+                          ([1, 2], "action is list, expected a dict")):
+        with pytest.raises(ValueError, match=words):
+            env.step(action)
