@@ -118,6 +118,11 @@ class Setpoints:
       the import (renewables first);
     * ``window`` -- optionally the window ``plan`` was solved over (its times, forecasts and
       loads): with it the run keeps the plan's first hours (:mod:`simulator.controller_record`).
+
+    The loop checks every field's type and shape before the plant applies it
+    (:mod:`simulator.setpoint_check`; a wrong one stops the run, naming the field). NaN is read as
+    0 and +inf as the field's limit (-inf as 0), each field so repaired recorded once per run as a
+    ``setpoint_repaired`` event.
     """
 
     job_starts: tuple[tuple[str, int], ...]  # (job name, site index) to start now

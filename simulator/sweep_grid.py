@@ -22,6 +22,7 @@ A grid file::
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -196,6 +197,9 @@ class RunSpec:
     fine_hours: float | None = None  # 0: full resolution
     coarse_factor: int | None = None
     budget_scale: str = "pro-rata"  # scenarios.io.DEFAULT_BUDGET_SCALE (left out of the run id at the default)
+    # users' classes (controller, forecaster): sha256 of their source files and the controller's
+    # config() (user_code_digest), so an edited class is run again; None (left out of the run id): built-ins
+    user_code_sha256: str | None = None
 
     def mpc_settings(self) -> dict[str, Any]:
         """``make_controller`` keyword arguments of the MPC's settings (defaults where not set)."""
@@ -211,6 +215,8 @@ class RunSpec:
         fields = asdict(self)
         if fields["budget_scale"] == "pro-rata":  # the ids of sweeps from before the choice existed stay valid
             del fields["budget_scale"]
+        if fields["user_code_sha256"] is None:  # built-ins only: the ids stay as before
+            del fields["user_code_sha256"]
         digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:10]
         forecast = _slug(self.forecast) if self.forecast is not None else "none"
         return f"{_slug(self.controller)}_{forecast}_{_slug(self.variant)}_seed{self.seed}-{digest}"
@@ -431,8 +437,57 @@ class SweepGrid:
                             horizon_hours=self.horizon_hours if mpc else None,
                             fine_hours=self.fine_hours if mpc else None,
                             coarse_factor=self.coarse_factor if mpc else None, budget_scale=self.budget_scale,
+                            user_code_sha256=user_code_digest(controller, forecast),
                         ))
         return specs
+
+
+def _source_digest(cls: type) -> str:
+    """sha256 of the file that defines ``cls`` (its qualified name when there is no file)."""
+    import inspect
+
+    try:
+        path = inspect.getsourcefile(cls)
+    except TypeError:
+        path = None
+    if path is None or not Path(path).is_file():
+        return f"{cls.__module__}:{cls.__qualname__}"
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _stable(value: object) -> object:
+    """A JSON stand-in for a value of a config() that JSON cannot hold (no memory addresses)."""
+    tolist = getattr(value, "tolist", None)
+    return tolist() if callable(tolist) else type(value).__name__
+
+
+@functools.cache
+def user_code_digest(controller: str, forecast: str | None) -> str | None:
+    """A digest of the users' code behind a run: the source file of a user's controller class
+    (with its ``config()`` as built with seed 0) and of a user's forecaster class; None when
+    both are built-ins. Part of the run id, so that ``--runs``/a sweep folder re-runs a run whose
+    class was edited instead of reusing its old result. Only the file that defines each class is
+    hashed: a change in a module it imports is not seen (use a new folder, or ``--force``)."""
+    from forecasts.plugin import AIDC_PACKAGES
+    from forecasts.registry import forecaster_class, parse_forecast_spec
+    from simulator.controllers import make_controller
+
+    parts: list[str] = []
+    spec = controller_spec(controller)
+    if spec.cls is not None:
+        parts.append(_source_digest(spec.cls))
+        built = make_controller(controller, forecast=forecast or "perfect", seed=0)
+        try:
+            parts.append(json.dumps(built.config(), sort_keys=True, default=_stable))
+        except Exception as error:  # noqa: BLE001 -- a user's config(): its failure is the run's to report
+            parts.append(f"config() failed: {type(error).__name__}")
+    if forecast is not None:
+        cls = forecaster_class(parse_forecast_spec(forecast)[0])
+        if cls.__module__.split(".")[0] not in AIDC_PACKAGES:
+            parts.append(_source_digest(cls))
+    if not parts:
+        return None
+    return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()[:16]
 
 
 def controller_spec(text: str) -> ControllerSpec:

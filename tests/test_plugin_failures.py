@@ -189,3 +189,22 @@ def test_bad_option_value_is_one_line_before_the_run(bad_module, capsys):
     code, _, err = run_cli(capsys, "--controller", "bad_user_code:Bad:frac=abc")
     assert code == 2 and err.count("\n") == 1
     assert err.startswith("aidc: error: --controller: controller bad_user_code:Bad: option frac='abc'")
+
+
+def test_runs_folder_reruns_an_edited_user_controller(bad_module, capsys):
+    from simulator.sweep_grid import user_code_digest
+
+    def compare() -> str:
+        user_code_digest.cache_clear()
+        sys.modules.pop("bad_user_code", None)
+        code = main(["compare", "small.toml", "--controllers", "local,bad_user_code:Bad", "--seeds", "1",
+                     "--days", "0.25", "--workers", "0", "--runs", "cmp"])
+        captured = capsys.readouterr()
+        assert code == 0, captured.err
+        return next(line for line in (captured.out + captured.err).splitlines() if "already finished" in line)
+
+    assert "(2 ran, 0 already finished)" in compare()
+    assert "(0 ran, 2 already finished)" in compare()
+    source = bad_module / "bad_user_code.py"
+    source.write_text(source.read_text().replace("frac: float = 0.5", "frac: float = 0.25"), encoding="utf-8")
+    assert "(1 ran, 1 already finished)" in compare()  # the edited class runs again; local is reused
