@@ -127,7 +127,10 @@ def _grid(args: argparse.Namespace, controllers: list[str], seeds: list[int]) ->
     from simulator.sweep_grid import BASE, ScenarioVariant, SweepGrid
 
     variants = [ScenarioVariant.parse(text) for text in args.variants or ()]
-    if not any(variant.name == "base" for variant in variants) and not args.no_base:
+    if any(variant.name == BASE.name and variant.overrides for variant in variants):
+        raise _user_error(f"--scenario-variant: the name {BASE.name!r} is reserved for the scenario as given; "
+                          "name your variant otherwise (e.g. rich:generation_scale=2)")
+    if not args.no_base and BASE not in variants:
         variants.insert(0, BASE)  # a variant given alone is compared next to the base scenario
     if args.noise is not None:  # --noise on|off: the scenario's [noise] switch, in every variant
         variants = [ScenarioVariant(v.name, (*v.overrides, ("noise.enabled", args.noise == "on"))) for v in variants]
@@ -145,6 +148,7 @@ def _run(grid: SweepGrid, args: argparse.Namespace, controllers: list[str], refe
          scenarios: dict[str, Scenario]) -> int:
     from simulator.sweep import run_sweep
     from simulator.sweep_command import print_budgets
+    from simulator.sweep_grid import BASE
 
     total = len(grid.runs())
     folder = args.runs if args.runs is not None else Path(tempfile.mkdtemp(prefix="aidc-compare-"))
@@ -174,17 +178,27 @@ def _run(grid: SweepGrid, args: argparse.Namespace, controllers: list[str], refe
     for variant in grid.variants:
         rows = runs[runs["variant"] == variant.name] if len(runs) else runs
         present = [c for c in controllers if len(rows) and (rows["controller"] == c).any()]
+        if len(grid.variants) > 1 or variant.name != BASE.name:
+            print(f"\nscenario variant {variant.name}")
+        for line in seed_counts(rows, controllers, len(grid.seeds)):
+            print(line)
         if not present:
             continue
-        if len(grid.variants) > 1:
-            print(f"\nscenario variant {variant.name}")
         print("mean ± std over seeds")
         print(compare_table(rows, present))
         others = [c for c in present if c != reference]
-        if reference in present and others:
+        if reference not in present:
+            print(f"\nno paired differences vs {reference}: all runs of the reference failed")
+        elif others:
             differences = paired_differences(rows, reference, others)
-            n = int(differences["n"].max()) if len(differences) else 0
-            interval = f"[{CONFIDENCE:.0%} CI, Student t over {n} seeds]" if n > 1 else "(one seed: no interval)"
+            per = differences.groupby("controller", sort=False)["n"].max() if len(differences) else None
+            counts = sorted({int(n) for n in per}) if per is not None else [0]
+            n = counts[-1]
+            if per is not None and len(counts) > 1:
+                both = ", ".join(f"{controller} {int(per[controller])}" for controller in others if controller in per)
+                interval = f"[{CONFIDENCE:.0%} CI, Student t over the seeds both ran: {both}]"
+            else:
+                interval = f"[{CONFIDENCE:.0%} CI, Student t over {n} seeds]" if n > 1 else "(one seed: no interval)"
             print(f"\npaired differences vs {reference} (controller - {reference}, same seed): mean {interval}")
             print(differences_table(differences, others))
     if args.out is not None:
@@ -193,6 +207,18 @@ def _run(grid: SweepGrid, args: argparse.Namespace, controllers: list[str], refe
     if outcome.failed:
         print(f"aidc: {len(outcome.failed)} run(s) failed", file=sys.stderr)
     return 1 if outcome.failed else 0
+
+
+def seed_counts(rows: pd.DataFrame, controllers: list[str], seeds: int) -> list[str]:
+    """A line per controller with fewer finished runs than ``seeds`` (its runs failed): the table's
+    mean ± std of that controller is over the seeds it finished."""
+    lines = []
+    for controller in controllers:
+        done = int((rows["controller"] == controller).sum()) if len(rows) else 0
+        if done < seeds:
+            lines.append(f"{controller}: over {done} of {seeds} seeds ({seeds - done} failed)" if done
+                         else f"{controller}: all {seeds} runs failed")
+    return lines
 
 
 def _where(args: argparse.Namespace) -> str:

@@ -103,3 +103,55 @@ def test_sweep_says_when_base_is_left_out(scenario_file, tmp_path, capsys):
                  "--no-progress", "--scenario-variant", "cheap:carbon.price_usd_per_tco2=0",
                  "--out", str(tmp_path / "s")]) == 0
     assert "add --scenario-variant base" in capsys.readouterr().err
+
+
+FLAKY = '''
+from optimizer.control import LocalController
+
+
+class Flaky(LocalController):
+    name = "flaky"
+
+    def __init__(self, seed: int = 0, fail_on: int = 2):
+        self.seed, self.fail_on = seed, fail_on
+
+    def decide(self, observation):
+        if self.fail_on in (self.seed, -1) and observation.elapsed_h > 1:
+            raise RuntimeError(f"flaky on seed {self.seed}")
+        return super().decide(observation)
+
+    def config(self):
+        return {"name": self.name, "seed": self.seed}
+'''
+
+
+def test_failed_runs_are_counted_per_controller_and_a_failed_reference_is_said(scenario_file, tmp_path, capsys,
+                                                                              monkeypatch):
+    import sys
+
+    (tmp_path / "flaky_policy.py").write_text(FLAKY, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    base = ["compare", str(scenario_file), "--seeds", "1-3", "--workers", "0", "--days", "0.25"]
+    try:
+        assert main([*base, "--controllers", "local,greedy,flaky_policy:Flaky", "--reference", "local"]) == 1
+        out = capsys.readouterr().out
+        assert "flaky_policy:Flaky: over 2 of 3 seeds (1 failed)" in out
+        assert "Student t over the seeds both ran: greedy 3, flaky_policy:Flaky 2" in out
+        assert main([*base, "--controllers", "local,flaky_policy:Flaky:fail_on=-1", "--seeds", "1-2",
+                     "--reference", "flaky_policy:Flaky:fail_on=-1"]) == 1
+        out = capsys.readouterr().out
+        assert "flaky_policy:Flaky:fail_on=-1: all 2 runs failed" in out
+        assert "no paired differences vs flaky_policy:Flaky:fail_on=-1: all runs of the reference failed" in out
+    finally:
+        sys.modules.pop("flaky_policy", None)
+
+
+def test_a_variant_named_base_with_overrides_is_refused_and_variants_are_labelled(scenario_file, tmp_path, capsys):
+    arguments = ["compare", str(scenario_file), "--controllers", "local", "--seeds", "1", "--workers", "0",
+                 "--days", "0.25"]
+    assert main([*arguments, "--scenario-variant", "base:carbon.price_usd_per_tco2=0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "the name 'base' is reserved" in err
+    assert main([*arguments, "--scenario-variant", "cheap:carbon.price_usd_per_tco2=0", "--no-base"]) == 0
+    assert "scenario variant cheap" in capsys.readouterr().out
