@@ -73,6 +73,9 @@ def parse_forecast_spec(spec: str | Mapping[str, object]) -> tuple[str, dict[str
     imported = split_import_spec(spec) if name.strip() not in _CLASSES else None
     if imported is not None:  # package.module:ClassName[:params]
         name, rest = f"{imported[0]}:{imported[1]}", imported[2]
+    elif rest.startswith(":") or (":" in rest and "=" not in rest.partition(":")[0]):
+        raise ForecastSpecError(f"forecast spec {spec!r}: write name[:key=value,...] or "
+                                "package.module:ClassName[:key=value,...] (one colon between module and class)")
     params = {}
     for item in filter(None, (part.strip() for part in rest.split(","))):
         param, equals, value = item.partition("=")

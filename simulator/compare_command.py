@@ -120,7 +120,21 @@ def run_compare(args: argparse.Namespace) -> int:
         scenarios = grid.scenarios()  # every variant checked, over --days, before any run
     except SweepSpecError as error:
         raise _user_error(str(error)) from None
+    if args.runs is not None:  # the last check: it creates the folder, as the runs would
+        check_runs_folder(args.runs)
     return _run(grid, args, controllers, reference, scenarios)
+
+
+def check_runs_folder(path: Path) -> None:
+    """Create the ``--runs`` folder, or refuse it in one line naming ``--runs`` (a file, a folder
+    of other files, a path that cannot be created)."""
+    from simulator.sweep import check_folder
+
+    try:
+        check_folder(path, "--runs")
+    except OSError as error:
+        reason = error.strerror if error.strerror and error.filename else str(error)
+        raise _user_error(f"--runs {path}: cannot keep the run folders there: {reason}") from None
 
 
 def _grid(args: argparse.Namespace, controllers: list[str], seeds: list[int]) -> SweepGrid:

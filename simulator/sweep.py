@@ -336,14 +336,15 @@ class _Lock:
         self.path.unlink(missing_ok=True)
 
 
-def check_folder(sweep_folder: Path) -> None:
-    """Create the sweep folder; refuse a file, or a non-empty folder that is not a sweep's."""
+def check_folder(sweep_folder: Path, option: str = "--out") -> None:
+    """Create the sweep folder; refuse a file, or a non-empty folder that is not a sweep's
+    (``option``: the command's option that named it, for the message)."""
     if sweep_folder.exists() and not sweep_folder.is_dir():
         raise NotADirectoryError(f"{sweep_folder}: not a folder")
     if sweep_folder.is_dir() and any(sweep_folder.iterdir()) and not any(
             (sweep_folder / name).exists() for name in ("sweep.json", ".lock", "runs")):
         raise FileExistsError(f"{sweep_folder}: exists and is not a sweep folder (no sweep.json); "
-                              "choose another --out")
+                              f"choose another {option}")
     runs_folder(sweep_folder).mkdir(parents=True, exist_ok=True)
 
 

@@ -51,6 +51,12 @@ class Bad(Controller):
         raise AssertionError(self.mode)
 
 
+class Seeded(Bad):
+    def __init__(self, seed: int = 0):
+        super().__init__()
+        self.seed = seed
+
+
 class ResetRaises(Bad):
     def reset(self, scenario, fleet):
         raise RuntimeError("reset broke")
@@ -208,3 +214,21 @@ def test_runs_folder_reruns_an_edited_user_controller(bad_module, capsys):
     source = bad_module / "bad_user_code.py"
     source.write_text(source.read_text().replace("frac: float = 0.5", "frac: float = 0.25"), encoding="utf-8")
     assert "(1 ran, 1 already finished)" in compare()  # the edited class runs again; local is reused
+
+
+def test_minor_messages_name_the_option_and_the_run_seed(bad_module, capsys, tmp_path):
+    code, _, err = run_cli(capsys, "--controller", "bad_user_code:Seeded:nokey=1")
+    assert code == 2 and "Seeded(**{'nokey': 1, 'seed': 1}) failed" in err  # the run's --seed 1, not 0
+    code, _, err = run_cli(capsys, "--controller", "local", "--forecast", "bad_user_code::Raises")
+    assert code == 2 and "one colon between module and class" in err and "malformed parameter" not in err
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep", encoding="utf-8")
+    (tmp_path / "afile").write_text("keep", encoding="utf-8")
+    compare = ["compare", "small.toml", "--controllers", "local", "--seeds", "1", "--days", "0.25", "--workers", "0"]
+    for folder, words in (("mine", "choose another --runs"), ("afile/sub", "Not a directory")):
+        assert main([*compare, "--runs", folder]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"aidc: error: --runs {folder}: cannot keep the run folders there") and words in err
+        assert "--out" not in err
+    assert [p.name for p in (tmp_path / "mine").iterdir()] == ["notes.txt"]
+    assert (tmp_path / "afile").read_text(encoding="utf-8") == "keep"
