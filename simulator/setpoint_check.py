@@ -98,7 +98,7 @@ def check_setpoints(setpoints: object, fleet: Fleet) -> tuple[Setpoints, dict[st
         checked = dataclasses.replace(setpoints, **values)  # type: ignore[arg-type]
     else:  # duck-typed: the plan and log are optional
         checked = Setpoints(plan=getattr(setpoints, "plan", None), log=dict(getattr(setpoints, "log", None) or {}),
-                            **values)  # type: ignore[arg-type]
+                            window=getattr(setpoints, "window", None), **values)  # type: ignore[arg-type]
     return checked, repaired
 
 
