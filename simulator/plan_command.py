@@ -118,6 +118,9 @@ def run_offline_study(args: argparse.Namespace, variants: list[str]) -> int:
         print("\nfindings:")
         for finding, holds, numbers in study_findings(table, rich_table, curve, scenario.generation_scale):
             print(f"  [{'yes' if holds else 'NO '}] {finding}: {numbers}")
+    else:
+        print("\n(the study's gain curve and findings compare joint with compute-only and energy-only: "
+              "--variants needs joint and at least one of them)")
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         output = table if rich is None else pd.concat({scenario.name: table, rich.name: rich_table})

@@ -49,6 +49,8 @@ def test_findings_only_for_a_study_pair_and_joint_alone_works(capsys):
         assert main(["plan", "paper-day", "--variants", "joint", *extra]) == 0
         text = capsys.readouterr().out
         assert "total benefit (USD)" in text and "[yes]" not in text and "[NO" not in text
+        if extra:  # a study pair without a baseline says why it shows no curve or findings
+            assert "--variants needs joint and at least one of them" in text
 
 
 def test_a_study_pair_prints_the_gain_curve_from_1x_to_6x(capsys):
