@@ -158,7 +158,10 @@ def forecast_signals(
     """
     step = pd.Timedelta(hours=observation.interval_h)
     signals = {signal: _forecast_values(forecaster, signal, observation, step, horizon_steps) for signal in SIGNALS}
-    for signal, frame in signals.items():
+    if scenario is not None:  # derived first: a non-finite forecast of a value it replaces is not refused
+        signals["export_price"] = derived_export_price(scenario, signals["import_price"], signals["export_price"])
+    for signal in sorted(signals, key=lambda name: name == "export_price"):  # a parent's error is named first
+        frame = signals[signal]
         values = frame.to_numpy(dtype=float)
         bad = ~np.isfinite(values)
         if bad.any():
@@ -166,8 +169,6 @@ def forecast_signals(
             raise NonFiniteForecast(
                 f"forecaster {forecaster.spec} gave a non-finite {signal} forecast ({values[row, column]} for "
                 f"{frame.columns[column]} at {frame.index[row]}; {int(bad.sum())} of {values.size} values); refused")
-    if scenario is not None:
-        signals["export_price"] = derived_export_price(scenario, signals["import_price"], signals["export_price"])
     return signals
 
 

@@ -118,6 +118,25 @@ def test_a_non_finite_forecast_is_refused_and_the_step_falls_back():
     assert len(refused) == 1 and "import_price" in refused["detail"].iloc[0]
 
 
+class NaNExportForecaster(PerfectForecaster):
+    """The truth, except that every export-price forecast is NaN: a contractual export price
+    (fraction x import) replaces it, so nothing the MPC uses is non-finite."""
+
+    def _predict(self, request: ForecastRequest, history: object) -> Prediction:
+        prediction = super()._predict(request, history)
+        if request.signal == "export_price":
+            return Prediction(values=np.full_like(prediction.values, np.nan))
+        return prediction
+
+
+def test_a_non_finite_forecast_of_a_derived_signal_is_not_refused():
+    scenario = parse_scenario({**hot_site(capacity_mw=16.0), "run": {"start": "2022-07-12T00:00:00Z", "days": 0.25}})
+    assert all(site.grid.export_price_usd_per_mwh is None for site in scenario.sites)  # contractual
+    result = simulate(scenario, make_controller("mpc", scenario), forecaster=NaNExportForecaster())
+    assert not result.solver_log["fallback"].astype(str).str.len().any()
+    assert not (result.events["kind"] == "forecast_refused").any()
+
+
 def test_nan_in_a_window_is_named_not_called_infeasible():
     w = offline_inputs(load_builtin("paper-day"))
     assert non_finite_input(w) is None
