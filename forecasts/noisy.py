@@ -178,6 +178,24 @@ class NoisyForecaster(OracleForecaster):
         """Parameters as given plus the resolved settings per signal."""
         return {**super().config(), "resolved": {s: vars(v).copy() for s, v in self.settings.items()}}
 
+    def error_spread(self, signal: str, values: np.ndarray, lead_h: np.ndarray, keys: tuple) -> np.ndarray:
+        """The error standard deviation this forecaster states for its forecast ``values`` (H, keys)
+        at leads ``lead_h`` (H,) hours: ``σ(L)·scale_f``, the spread of its Gaussian quantiles
+        (``scale_f = |f|`` in relative mode, the key's truth std in std mode, 1 in absolute mode).
+        Shape (H, keys). Needs the signal's truth bound (std mode reads its std)."""
+        settings = self.settings[signal]
+        sigma = settings.sigma_at(lead_h)[:, None]
+        if settings.mode == "relative":
+            return sigma * np.abs(values)
+        if settings.mode == "std":
+            table = self._truth_table(signal)
+            return sigma * table.std_by_key[table.columns_for(keys)][None, :]
+        return np.broadcast_to(sigma, values.shape).copy()
+
+    def error_dependence(self, signal: str) -> tuple[float, float, float]:
+        """(rho, site_corr, signal_corr) of this forecaster's errors of ``signal`` (module docstring)."""
+        return self.settings[signal].rho, self.number("site_corr"), self.number("signal_corr")
+
     def standard_errors(self, request: ForecastRequest) -> np.ndarray:
         """The unit-variance AR(1) error paths ``z``, shape (horizon_steps, keys)."""
         source = DERIVED_SIGNALS.get(request.signal, request.signal)  # a derived signal draws its parent's

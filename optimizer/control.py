@@ -160,6 +160,14 @@ def forecast_signals(
     signals = {signal: _forecast_values(forecaster, signal, observation, step, horizon_steps) for signal in SIGNALS}
     if scenario is not None:  # derived first: a non-finite forecast of a value it replaces is not refused
         signals["export_price"] = derived_export_price(scenario, signals["import_price"], signals["export_price"])
+    refuse_non_finite(forecaster, signals)
+    return signals
+
+
+def refuse_non_finite(forecaster: Forecaster, signals: dict[str, pd.DataFrame]) -> None:
+    """Raise :class:`NonFiniteForecast` naming the forecaster, signal, key and time of the first
+    NaN or infinity in the forecast frames ``signals`` ({signal: (T, keys)}; an export price's after
+    its parent import price's)."""
     for signal in sorted(signals, key=lambda name: name == "export_price"):  # a parent's error is named first
         frame = signals[signal]
         values = frame.to_numpy(dtype=float)
@@ -169,7 +177,6 @@ def forecast_signals(
             raise NonFiniteForecast(
                 f"forecaster {forecaster.spec} gave a non-finite {signal} forecast ({values[row, column]} for "
                 f"{frame.columns[column]} at {frame.index[row]}; {int(bad.sum())} of {values.size} values); refused")
-    return signals
 
 
 def _forecast_values(forecaster: Forecaster, signal: str, observation: Observation, step: pd.Timedelta,

@@ -53,8 +53,24 @@ def lp_restrictions(lp_starts: np.ndarray, start_job: np.ndarray, min_mass: floa
     return [best] if np.array_equal(wide, best) else [best, wide]
 
 
+def tie_restrictions(masks: list[np.ndarray], tied: np.ndarray | None) -> list[np.ndarray]:
+    """The masks of :func:`lp_restrictions` with each group of tied starts kept whole: ``tied``
+    (G, n) holds positions in the Job-start block that are one decision (a stochastic program's
+    shared first-interval starts, tied by equality rows); a start of a group kept in any copy is
+    kept in every copy, else the ties would force it to zero everywhere."""
+    if tied is None or not len(tied):
+        return masks
+    out = []
+    for mask in masks:
+        kept = mask.copy()
+        kept[tied] = mask[tied].any(axis=1, keepdims=True)
+        out.append(kept)
+    return out
+
+
 def relax_and_fix(
-    model: CanonicalModel, index: ModelIndex, options: SolveOptions, min_mass: float = 0.5
+    model: CanonicalModel, index: ModelIndex, options: SolveOptions, min_mass: float = 0.5,
+    tied: np.ndarray | None = None,
 ) -> SolveResult:
     """Solve ``model`` by LP relax-and-fix, finishing with the full MIP only if the gap is too big.
 
@@ -62,6 +78,7 @@ def relax_and_fix(
     :func:`lp_restrictions` (narrowest first) give plans, each certified against that bound; the
     first within ``options.mip_gap`` is returned. If none is, the full MIP runs in the time left
     and the better plan is kept. Each restricted MIP is always feasible (starting no job is).
+    ``tied``: groups of starts that are one decision (:func:`tie_restrictions`).
     Returns a :class:`SolveResult` whose ``bound`` is the LP bound (or the full MIP's, if tighter).
     """
     began = time.perf_counter()
@@ -74,7 +91,8 @@ def relax_and_fix(
     bound = relaxation.objective
     assert relaxation.x is not None  # has_solution
     result: SolveResult | None = None
-    for stage, chosen in enumerate(lp_restrictions(relaxation.x[starts], index.start_job, min_mass), start=1):
+    for stage, chosen in enumerate(
+            tie_restrictions(lp_restrictions(relaxation.x[starts], index.start_job, min_mass), tied), start=1):
         upper = model.col_upper.copy()
         upper[starts[~chosen]] = 0.0
         left = max(options.time_limit_s - (time.perf_counter() - began), 1.0)
@@ -117,13 +135,16 @@ def relax_and_fix(
     return best
 
 
-def solve_window(model: CanonicalModel, index: ModelIndex, options: SolveOptions) -> SolveResult:
-    """Solve a window's model with the method the options ask for (see :class:`SolveOptions`)."""
+def solve_window(
+    model: CanonicalModel, index: ModelIndex, options: SolveOptions, tied: np.ndarray | None = None
+) -> SolveResult:
+    """Solve a window's model with the method the options ask for (see :class:`SolveOptions`);
+    ``tied``: groups of job starts that are one decision (:func:`tie_restrictions`)."""
     starts = model.variable_blocks["Job-start"]
     free_starts = int(((model.col_upper[starts] - model.col_lower[starts]) > 0.5).sum())
     method = options.method
     if method == "auto":
         method = "relax-and-fix" if free_starts and options.solver == "highs" else "mip"
     if method == "relax-and-fix" and free_starts:
-        return relax_and_fix(model, index, options)
+        return relax_and_fix(model, index, options, tied=tied)
     return solve(model, options)

@@ -11,8 +11,10 @@ heuristic; the log says which.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 from forecasts import Forecaster
 from optimizer.control import (
@@ -25,12 +27,24 @@ from optimizer.control import (
 )
 from optimizer.defaults import MPC_DEFAULTS
 from optimizer.plan import Plan
-from optimizer.solvers import SolveOptions, SolverUnavailable
+from optimizer.solvers import SolveOptions, SolveResult, SolverUnavailable
 from optimizer.variants import InfeasibleWindow, run_variant
 from optimizer.window import JobBatch, RunningJobs, WindowInputs, coarsen, job_batch, window_inputs
 from scenarios.arrays import Fleet
 from scenarios.schema import Scenario
 from scenarios.timebase import minutes_to_hours, whole_steps
+
+
+@dataclass
+class WindowPlan:
+    """One decision's window, the plan solved on it, the solve's report and the seconds spent
+    forecasting and building the window (``log``: extra entries for the controller's log)."""
+
+    window: WindowInputs
+    plan: Plan
+    solve: SolveResult
+    build_s: float
+    log: dict[str, object] = field(default_factory=dict)
 
 
 def paced_budget(scenario: Scenario, observation: Observation, window_h: float) -> float | None:
@@ -153,14 +167,29 @@ class MPCController(Controller):
     def _horizon_hours(self) -> float:
         return self.horizon_hours if self.horizon_hours is not None else self.scenario.run.horizon_hours
 
-    def window(self, observation: Observation) -> WindowInputs:
-        """The window this observation gives: forecasts, state, paced budget."""
+    def window_steps(self, observation: Observation) -> int:
+        """Control intervals in this observation's window (the horizon, shortened at the run's end)."""
         interval = observation.interval_h
         steps = whole_steps(self._horizon_hours(), interval)
         if self.shrink_at_run_end:
             steps_left = whole_steps(observation.run_hours - observation.elapsed_h, interval)
             steps = max(min(steps, steps_left), 1)
+        return steps
+
+    def window(self, observation: Observation) -> WindowInputs:
+        """The window this observation gives: forecasts, state, paced budget."""
+        steps = self.window_steps(observation)
         signals = forecast_signals(self.forecaster, observation, steps, self.scenario)
+        return self.window_from_signals(observation, signals, steps)
+
+    def window_from_signals(
+        self, observation: Observation, signals: dict[str, pd.DataFrame], steps: int, coarse_factor: int | None = None
+    ) -> WindowInputs:
+        """The window of ``steps`` intervals on the given signal frames (forecasts or scenarios of
+        them): the plant's state, the queued jobs, the paced budget, the horizon's resolution
+        (``coarse_factor``: control intervals per step after ``fine_hours``, default the MPC's own;
+        ``fine_hours`` None then means the default's)."""
+        interval = observation.interval_h
         jobs = (
             job_batch(observation.queued, self.fleet, observation.elapsed_h, interval)
             if observation.queued else JobBatch.empty(self.fleet.n_sites)
@@ -170,39 +199,49 @@ class MPCController(Controller):
             jobs=jobs, running=running_jobs(observation),
             carbon_budget_tco2=paced_budget(self.scenario, observation, steps * interval), step_hours=interval,
         )
-        factor = self._coarse_factor()
-        if self.fine_hours is None or factor <= 1:
+        factor = self._coarse_factor() if coarse_factor is None else coarse_factor
+        fine_hours = self.fine_hours if coarse_factor is None else (self.fine_hours or MPC_DEFAULTS.fine_hours)
+        if fine_hours is None or factor <= 1:
             return window
-        return coarsen(window, whole_steps(self.fine_hours, interval), factor)
+        return coarsen(window, whole_steps(fine_hours, interval), factor)
+
+    def plan_window(self, observation: Observation) -> WindowPlan:
+        """Forecast, build and solve this observation's window. Raises :class:`NonFiniteForecast`
+        (a forecast refused before the solver), :class:`InfeasibleWindow` or :class:`SolverUnavailable`
+        when there is no plan."""
+        began = time.perf_counter()
+        w = self.window(observation)
+        built = time.perf_counter() - began
+        result = run_variant(w, self.variant, self.solve_options)
+        return WindowPlan(w, result.plan, result.solve, built)
 
     def decide(self, observation: Observation) -> Setpoints:
         began = time.perf_counter()
         queued = {job.name for job in observation.queued}
+        log: dict[str, object] = {}
+        reason = None
+        decided: WindowPlan | None = None
         try:
-            w = self.window(observation)
+            decided = self.plan_window(observation)
+            log["build_s"] = decided.build_s
+            log.update(decided.solve.summary())
+            log.update(decided.log)
+            if decided.solve.status not in ("optimal", "time_limit"):
+                reason = f"solver status {decided.solve.status}"
+            elif decided.solve.wall_s > self.solve_options.time_limit_s * 1.5 + 1.0:
+                reason = f"solve overran the deadline ({decided.solve.wall_s:.1f} s)"
         except NonFiniteForecast as error:  # refused before the solver: this step falls back
             setpoints = self._fallback(observation, queued)
             kind = setpoints.log.get("fallback_kind", "greedy")
             setpoints.log = {"decide_s": time.perf_counter() - began, "fallback": f"{kind}: {error}",
                              "forecast_refused": str(error)}
             return setpoints
-        built = time.perf_counter() - began
-        log: dict[str, object] = {"build_s": built}
-        reason = None
-        try:
-            result = run_variant(w, self.variant, self.solve_options)
-            log.update(result.solve.summary())
-            if result.solve.status not in ("optimal", "time_limit"):
-                reason = f"solver status {result.solve.status}"
-            elif result.solve.wall_s > self.solve_options.time_limit_s * 1.5 + 1.0:
-                reason = f"solve overran the deadline ({result.solve.wall_s:.1f} s)"
         except (InfeasibleWindow, SolverUnavailable) as error:
             reason = str(error)
-            result = None
         log["decide_s"] = time.perf_counter() - began
-        if reason is None and result is not None:
-            setpoints = setpoints_from_plan(w, result.plan, 0, queued)
-            self.previous = (w, result.plan, observation.elapsed_h)
+        if reason is None and decided is not None:
+            setpoints = setpoints_from_plan(decided.window, decided.plan, 0, queued)
+            self.previous = (decided.window, decided.plan, observation.elapsed_h)
             log["fallback"] = ""
         else:
             setpoints = self._fallback(observation, queued)
