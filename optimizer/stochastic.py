@@ -132,7 +132,10 @@ class StochasticModel:
     ``offsets[n]``: first column of scenario n's block; ``indexes[n]``/``blocks[n]``: its model
     index and variable blocks (global column numbers); ``links`` (L, 2): column pairs held equal
     by the non-anticipativity rows; ``first_stage[name]`` (N, m): the first-interval columns of
-    each scenario, family by family; ``shares`` (R,): the shared routing-share columns."""
+    each scenario, family by family; ``shares`` (R,): the shared routing-share columns;
+    ``carbon_excess``: the column of the expected budget's excess (empty without one);
+    ``loss_matrix`` (N, cols) and ``loss_offset`` (N,): each scenario's loss is ``loss_matrix @ x + loss_offset``;
+    ``tied_starts`` (first-interval starts, N): positions in the Job-start block of one decision."""
 
     model: CanonicalModel
     index: ModelIndex
@@ -146,6 +149,7 @@ class StochasticModel:
     tied_starts: np.ndarray
     loss_matrix: sp.csr_matrix
     loss_offset: np.ndarray
+    carbon_excess: np.ndarray
 
     def plans(self, windows: list[WindowInputs], x: np.ndarray) -> list[Plan]:
         """Each scenario's plan read from a solution ``x``."""
@@ -180,7 +184,10 @@ def build_stochastic_model(
     p = np.asarray(probability, dtype=float)
     if len(windows) != len(p) or not len(windows) or abs(p.sum() - 1.0) > 1e-9:
         raise ValueError("build_stochastic_model needs one probability per window, summing to 1")
-    model_options = ModelOptions(carbon_budget=o.budget == "scenario")
+    n_scen = len(windows)
+    # one scenario: the deterministic window model itself (its own budget row; no shares, no CVaR)
+    single = n_scen == 1
+    model_options = ModelOptions(carbon_budget=single or o.budget == "scenario")
     built = [build_model(w, model_options) for w in windows]
     first = built[0][1]
     for _, ix in built[1:]:
@@ -189,7 +196,6 @@ def build_stochastic_model(
             raise ValueError("scenario windows must have the same jobs and grid of steps")
     sizes = np.array([m.n_cols for m, _ in built])
     offsets = np.r_[0, np.cumsum(sizes)[:-1]].astype(np.int64)
-    n_scen = len(windows)
     matrices: list[sp.spmatrix] = [m.matrix for m, _ in built]
     cost = [p[n] * m.col_cost for n, (m, _) in enumerate(built)]
     lower = [m.col_lower for m, _ in built]
@@ -225,18 +231,20 @@ def build_stochastic_model(
         extra_rows.append((np.array([a, b]), np.array([1.0, -1.0]), 0.0, 0.0))
     # routing: served_n[r, 0] = share[r] * D_n[k_r, 0]
     route_class = first.route_class
-    shares = add_columns(len(route_class), 0.0, 1.0, 0.0)
+    shares = add_columns(0 if single else len(route_class), 0.0, 1.0, 0.0)
     route_cols = []
-    for n, (m, _) in enumerate(built):
+    for n, (m, _) in enumerate(built if not single else ()):
         served0 = m.variable_blocks["Route-served"][:, 0] + offsets[n]
         route_cols.append(served0)
         demand0 = windows[n].demand_req_per_s[route_class, 0]
         for r in range(len(route_class)):
             extra_rows.append((np.array([served0[r], shares[r]]), np.array([1.0, -demand0[r]]), 0.0, 0.0))
-    first_stage["Route-served"] = np.stack(route_cols)
+    first_stage["Route-served"] = np.stack(route_cols) if route_cols else (
+        built[0][0].variable_blocks["Route-served"][:, 0][None, :])
     # carbon budget on the expected emissions
     budget = windows[0].carbon_budget_tco2
-    if o.budget == "expected" and budget is not None:
+    excess = np.zeros(0, np.int64)
+    if o.budget == "expected" and budget is not None and not single:
         excess = add_columns(1, 0.0, np.inf, windows[0].carbon_violation_penalty_usd_per_tco2)
         cols_parts, vals_parts = [excess], [np.array([-1.0])]
         for n, (m, ix) in enumerate(built):
@@ -253,7 +261,7 @@ def build_stochastic_model(
     loss_cols = [np.arange(sizes[n]) + offsets[n] for n in range(n_scen)]
     loss_vals = [m.col_cost for m, _ in built]
     scenario_offsets = [m.objective_offset for m, _ in built]
-    if o.risk == "cvar" and o.cvar_weight > 0:
+    if o.risk == "cvar" and o.cvar_weight > 0 and not single:
         weight, alpha = o.cvar_weight, o.cvar_alpha
         for n in range(n_scen):
             cost[n] = cost[n] * (1.0 - weight)
@@ -313,7 +321,7 @@ def build_stochastic_model(
         (np.concatenate(loss_vals), (np.repeat(np.arange(n_scen), sizes), np.concatenate(loss_cols))),
         shape=(n_scen, n_cols))
     return StochasticModel(model, index, [ix for _, ix in built], blocks, offsets, p, link_pairs, first_stage,
-                           shares, tied, loss_matrix, np.array(scenario_offsets))
+                           shares, tied, loss_matrix, np.array(scenario_offsets), excess)
 
 
 def solve_stochastic(
@@ -345,7 +353,7 @@ class StochasticMPCController(MPCController):
         o = self.options
         return {**super().config(), "name": self.name, "scenarios": o.scenarios, "scenario_source": o.source,
                 "risk": o.risk, "cvar_weight": o.cvar_weight, "cvar_alpha": o.cvar_alpha, "budget": o.budget,
-                "scenario_seed": self.seed}
+                "recourse": o.recourse, "recourse_step_hours": o.recourse_step_hours, "scenario_seed": self.seed}
 
     def scenario_set(self, observation: Observation, steps: int) -> ScenarioSet:
         """The forecasts of every signal over ``steps`` intervals and N scenarios around them
