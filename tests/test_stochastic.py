@@ -82,7 +82,8 @@ def test_scenarios_follow_common_random_numbers():
     for signal in truth:
         np.testing.assert_array_equal(six.array(signal), reordered.array(signal)[:6])
     # the scenario errors are not the forecaster's realised errors (that would leak the truth)
-    realised = fc["import_price"].values.to_numpy() - truth["import_price"].loc[fc["import_price"].values.index].to_numpy()
+    point = fc["import_price"].values
+    realised = point.to_numpy() - truth["import_price"].loc[point.index].to_numpy()
     for n in range(6):
         scenario_error = six.array("import_price")[n] - fc["import_price"].values.to_numpy()
         assert abs(np.corrcoef(scenario_error.ravel(), realised.ravel())[0, 1]) < 0.9
@@ -170,6 +171,12 @@ class Recording(StochasticMPCController):
         return windows, probability
 
 
+def first_starts(plan) -> set[tuple[int, int]]:
+    """(job, site) of the starts a plan makes in its first interval."""
+    now = plan.start_step == 0
+    return set(zip(plan.start_job[now].tolist(), plan.start_site[now].tolist(), strict=True))
+
+
 @pytest.fixture(scope="module")
 def us3site():
     return load_builtin("us-3site")
@@ -205,9 +212,7 @@ def test_identical_scenarios_solved_as_a_stochastic_program_give_the_determinist
     for plan in plans:
         for name in ("charge_mw", "discharge_mw", "generator_mw"):
             np.testing.assert_allclose(getattr(plan, name)[:, 0], getattr(deterministic.plan, name)[:, 0], atol=1e-5)
-        assert set(zip(plan.start_job[plan.start_step == 0], plan.start_site[plan.start_step == 0], strict=True)) == set(
-            zip(deterministic.plan.start_job[deterministic.plan.start_step == 0],
-                deterministic.plan.start_site[deterministic.plan.start_step == 0], strict=True))
+        assert first_starts(plan) == first_starts(deterministic.plan)
 
 
 @pytest.mark.parametrize("options", [StochasticOptions(), StochasticOptions(recourse="mip", budget="scenario"),
@@ -223,7 +228,7 @@ def test_non_anticipativity_holds_in_the_solved_model(noisy_windows, options):
     for name in ("charge_mw", "discharge_mw", "generator_mw"):
         first = np.array([getattr(plan, name)[:, 0] for plan in plans])
         np.testing.assert_allclose(first, first[0][None].repeat(len(plans), 0), atol=1e-6)
-    starts = [set(zip(p.start_job[p.start_step == 0], p.start_site[p.start_step == 0], strict=True)) for p in plans]
+    starts = [first_starts(p) for p in plans]
     assert all(s == starts[0] for s in starts)
     # routing: one share per (class, site) applied to each scenario's own demand
     shares = [p.served_req_per_s[:, :, 0] / np.maximum(w.demand_req_per_s[:, 0:1], 1e-12)
@@ -244,7 +249,8 @@ def test_expected_budget_and_cvar_objective_are_what_the_docs_say(noisy_windows)
     emissions = []
     for w, plan in zip(windows, plans, strict=True):
         ef = w.fleet.generator_emission_t_per_mwh[:, None]
-        emissions.append(float((w.carbon_t_per_mwh * plan.import_mw * w.dt).sum() + (ef * plan.generator_mw * w.dt).sum()))
+        emissions.append(float((w.carbon_t_per_mwh * plan.import_mw * w.dt).sum()
+                               + (ef * plan.generator_mw * w.dt).sum()))
     # the expected emissions meet the budget up to the one excess, which is no more than it must be
     assert "Carbon-excess" not in sm.model.variable_blocks  # no scenario has a budget row of its own
     expected = float(np.dot(probability, emissions))
@@ -287,3 +293,16 @@ def test_single_scenario_model_is_the_deterministic_model(noisy_windows):
     assert (sm.model.matrix != model.matrix).nnz == 0
     np.testing.assert_array_equal(sm.model.col_cost, model.col_cost)
     assert solve(sm.model).objective == pytest.approx(solve(model).objective, rel=1e-12)
+
+
+def test_aidc_compare_runs_the_stochastic_mpc_beside_the_mpc(capsys):
+    from simulator.cli import main
+
+    code = main(["compare", "us-3site", "--controllers", "mpc,mpc-stochastic:scenarios=3",
+                 "--forecast", "noisy:sigma_24h=0.3", "--seeds", "1", "--days", "0.125"])
+    out = capsys.readouterr().out
+    assert code == 0
+    header = next(line for line in out.splitlines() if line.startswith("KPI"))
+    assert header.split()[1:] == ["mpc", "mpc-stochastic:scenarios=3"]
+    assert main(["compare", "us-3site", "--controllers", "mpc-stochastic:scenarios=0", "--days", "0.125"]) == 2
+    assert "scenarios must be" in capsys.readouterr().err
