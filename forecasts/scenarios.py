@@ -39,7 +39,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -48,8 +47,7 @@ from forecasts.base import Forecast, Forecaster, clip_to_signal_range, gaussian_
 from forecasts.noisy import NoisyForecaster, normal_stream
 from forecasts.timegrid import NS_PER_HOUR, timedelta_ns, timestamp_ns
 
-ScenarioSource = Literal["auto", "model", "quantiles"]
-SCENARIO_SOURCES: tuple[str, ...] = ("auto", "model", "quantiles")
+SCENARIO_SOURCES: tuple[str, ...] = ("auto", "model", "quantiles", "point")
 
 
 @dataclass(frozen=True)
@@ -87,8 +85,9 @@ class ScenarioSet:
 
 def resolve_source(forecaster: Forecaster, forecasts: Mapping[str, Forecast], source: str) -> str:
     """The source ``auto`` stands for with this forecaster: ``model`` for a forecaster with an error
-    model (noisy), else ``quantiles`` if its forecasts carry two or more levels, else ``point``.
-    Raises ValueError for an unknown source or a source the forecaster cannot give."""
+    model (noisy), else ``quantiles`` if its forecasts carry two or more levels, else ``point``
+    (copies of the point forecast; also asked for by name, for ablations). Raises ValueError for an
+    unknown source or a source the forecaster cannot give."""
     if source not in SCENARIO_SOURCES:
         raise ValueError(f"unknown scenario source {source!r}; choose from {', '.join(SCENARIO_SOURCES)}")
     has_model = isinstance(forecaster, NoisyForecaster)
@@ -178,8 +177,8 @@ def draw_scenarios(
 
     ``forecasts`` maps each signal to the forecaster's :class:`~forecasts.Forecast` of one issue
     (same issue time, step and horizon). ``source``: ``model`` (the forecaster's error model: noisy),
-    ``quantiles`` (its reported quantiles, Gaussian-copula dependence from ``dependence``) or
-    ``auto`` (model, else quantiles, else copies of the point forecast). ``seed`` keys the streams
+    ``quantiles`` (its reported quantiles, Gaussian-copula dependence from ``dependence``),
+    ``point`` (copies of the point forecast) or ``auto`` (model, else quantiles, else point). ``seed`` keys the streams
     (pass the run's seed: common random numbers). Raises ValueError for ``n_scenarios < 1`` or a
     source the forecaster cannot give.
     """

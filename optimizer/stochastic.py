@@ -71,7 +71,9 @@ class StochasticOptions:
     integrality of every decision after the first interval (the first interval's job starts and
     generator commitments stay binary), ``mip`` keeps it; ``recourse_step_hours``: the scenarios'
     steps after the MPC's ``fine_hours`` (0 = the MPC's own grid). Both apply only when two or more
-    distinct scenarios are left."""
+    distinct scenarios are left; ``merge``: merge identical scenarios (off only for ablations:
+    ``source=point,merge=false`` keeps N copies of the point forecast, so the approximations of
+    ``recourse`` and ``recourse_step_hours`` are measured without any scenario spread)."""
 
     scenarios: int = 10
     source: str = "auto"
@@ -81,6 +83,7 @@ class StochasticOptions:
     budget: Literal["expected", "scenario"] = "expected"
     recourse: Literal["lp", "mip"] = "lp"
     recourse_step_hours: float = 3.0
+    merge: bool = True
 
     def __post_init__(self) -> None:
         problems = []
@@ -117,12 +120,22 @@ def parse_options(text: str) -> StochasticOptions:
         if not equals or key not in known:
             raise ValueError(f"mpc-stochastic: unknown option {item!r}; valid options: {', '.join(known)} "
                              "(written key=value, comma-separated)")
-        default = known[key].default
-        try:
-            values[key] = int(raw) if isinstance(default, int) else float(raw) if isinstance(default, float) else raw
-        except ValueError:
-            raise ValueError(f"mpc-stochastic: option {key} needs a number, got {raw!r}") from None
+        values[key] = _option_value(key, known[key].default, raw)
     return StochasticOptions(**values)  # type: ignore[arg-type]  # checked in __post_init__
+
+
+def _option_value(key: str, default: object, raw: str) -> object:
+    """One option's value, typed like its default (bool: true/false/1/0); ValueError in one line."""
+    if isinstance(default, bool):
+        if raw.lower() not in ("true", "false", "1", "0"):
+            raise ValueError(f"mpc-stochastic: option {key} needs true or false, got {raw!r}")
+        return raw.lower() in ("true", "1")
+    if not isinstance(default, int | float):
+        return raw
+    try:
+        return int(raw) if isinstance(default, int) else float(raw)
+    except ValueError:
+        raise ValueError(f"mpc-stochastic: option {key} needs a number, got {raw!r}") from None
 
 
 @dataclass
@@ -205,7 +218,7 @@ def build_stochastic_model(
     row_upper = [m.row_upper for m, _ in built]
     offset = float(sum(p[n] * m.objective_offset for n, (m, _) in enumerate(built)))
     n_cols = int(sizes.sum())
-    extra_rows: list[tuple[np.ndarray, np.ndarray, np.ndarray, float, float]] = []  # (cols, values) per row
+    extra_rows: list[tuple[np.ndarray, np.ndarray, float, float]] = []  # (cols, values, lower, upper) per row
 
     def add_columns(count: int, lo: float, hi: float, c: float | np.ndarray, is_int: bool = False) -> np.ndarray:
         nonlocal n_cols
@@ -353,7 +366,8 @@ class StochasticMPCController(MPCController):
         o = self.options
         return {**super().config(), "name": self.name, "scenarios": o.scenarios, "scenario_source": o.source,
                 "risk": o.risk, "cvar_weight": o.cvar_weight, "cvar_alpha": o.cvar_alpha, "budget": o.budget,
-                "recourse": o.recourse, "recourse_step_hours": o.recourse_step_hours, "scenario_seed": self.seed}
+                "recourse": o.recourse, "recourse_step_hours": o.recourse_step_hours, "merge": o.merge,
+                "scenario_seed": self.seed}
 
     def scenario_set(self, observation: Observation, steps: int) -> ScenarioSet:
         """The forecasts of every signal over ``steps`` intervals and N scenarios around them
@@ -370,7 +384,7 @@ class StochasticMPCController(MPCController):
                                source=self.options.source)
         for path in drawn.paths:
             path["export_price"] = derived_export_price(self.scenario, path["import_price"], path["export_price"])
-        return merge_duplicates(drawn)
+        return merge_duplicates(drawn) if self.options.merge else drawn
 
     def scenario_windows(self, observation: Observation) -> tuple[list[WindowInputs], np.ndarray]:
         """One window per (merged) scenario and the scenarios' probabilities."""
