@@ -43,6 +43,7 @@ from dataclasses import dataclass, fields
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from forecasts import Forecaster
@@ -344,10 +345,20 @@ def solve_stochastic(
     """Build and solve the extensive form; returns (the model, the solve, each scenario's plan).
     Raises :class:`InfeasibleWindow` when the solver finds no solution."""
     sm = build_stochastic_model(windows, probability, options)
-    result = solve_window(sm.model, sm.index, solve_options or SolveOptions(), tied=sm.tied_starts)
+    result, plans = solve_model(sm, windows, solve_options or SolveOptions())
+    return sm, result, plans
+
+
+def solve_model(
+    sm: StochasticModel, windows: list[WindowInputs], solve_options: SolveOptions
+) -> tuple[SolveResult, list[Plan]]:
+    """Solve a built extensive form with the deterministic MPC's method (relax-and-fix with HiGHS,
+    the shared first-interval starts kept whole); returns (the solve, each scenario's plan).
+    Raises :class:`InfeasibleWindow` when the solver finds no solution."""
+    result = solve_window(sm.model, sm.index, solve_options, tied=sm.tied_starts)
     if result.x is None:
         raise InfeasibleWindow(f"mpc-stochastic: the solver found no solution (status {result.status})")
-    return sm, result, sm.plans(windows, result.x)
+    return result, sm.plans(windows, result.x)
 
 
 class StochasticMPCController(MPCController):
@@ -372,12 +383,9 @@ class StochasticMPCController(MPCController):
     def scenario_set(self, observation: Observation, steps: int) -> ScenarioSet:
         """The forecasts of every signal over ``steps`` intervals and N scenarios around them
         (duplicates merged); a contractual export price follows each scenario's import price."""
-        step = observation.interval_h
-        import pandas as pd
-
+        step = pd.Timedelta(hours=observation.interval_h)
         forecasts = {
-            signal: self.forecaster.forecast(signal, observation.history[signal], observation.time,
-                                             pd.Timedelta(hours=step), steps)
+            signal: self.forecaster.forecast(signal, observation.history[signal], observation.time, step, steps)
             for signal in SIGNALS
         }
         drawn = draw_scenarios(self.forecaster, forecasts, self.options.scenarios, seed=self.seed,
@@ -397,12 +405,11 @@ class StochasticMPCController(MPCController):
         return windows, drawn.probability
 
     def plan_window(self, observation: Observation) -> WindowPlan:
+        """Scenario windows, their extensive form and its solve; the plan returned is scenario 0's
+        (its first interval is every scenario's). Raises :class:`InfeasibleWindow` without a plan."""
         began = time.perf_counter()
         windows, probability = self.scenario_windows(observation)
         sm = build_stochastic_model(windows, probability, self.options)
         built = time.perf_counter() - began
-        result = solve_window(sm.model, sm.index, self.solve_options, tied=sm.tied_starts)
-        if result.x is None:
-            raise InfeasibleWindow(f"mpc-stochastic: the solver found no solution (status {result.status})")
-        plans = sm.plans(windows, result.x)
+        result, plans = solve_model(sm, windows, self.solve_options)
         return WindowPlan(windows[0], plans[0], result, built, {"scenarios": len(windows)})

@@ -276,8 +276,9 @@ def test_options_parse_and_refuse_bad_values(us3site):
     assert parse_options("scenarios=20,risk=cvar,cvar_alpha=0.95") == StochasticOptions(
         scenarios=20, risk="cvar", cvar_alpha=0.95)
     assert parse_options("source=point,merge=false") == StochasticOptions(source="point", merge=False)
-    for bad, message in (("merge=maybe", "true or false"), ("source=guess", "source"), ("scenarios=0", "scenarios"), ("risk=max", "risk"), ("colour=red", "unknown option"),
-                         ("cvar_alpha=1", "cvar_alpha"), ("scenarios=many", "needs a number")):
+    for bad, message in (("merge=maybe", "true or false"), ("source=guess", "source"), ("scenarios=0", "scenarios"),
+                         ("risk=max", "risk"), ("colour=red", "unknown option"), ("cvar_alpha=1", "cvar_alpha"),
+                         ("scenarios=many", "needs a number")):
         with pytest.raises(ValueError, match=message):
             parse_options(bad)
     with pytest.raises(ValueError, match="takes no options"):
