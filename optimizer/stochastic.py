@@ -39,7 +39,7 @@ relax-and-fix with HiGHS), the shared first-interval starts kept whole in its re
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -48,7 +48,7 @@ import scipy.sparse as sp
 
 from forecasts import Forecaster
 from forecasts.scenarios import SCENARIO_SOURCES, ScenarioSet, draw_scenarios, merge_duplicates
-from optimizer.control import Observation, derived_export_price
+from optimizer.control import Observation, Setpoints, derived_export_price, refuse_non_finite
 from optimizer.heuristic import solve_window
 from optimizer.matrix import CanonicalModel
 from optimizer.model import ModelIndex, ModelOptions, build_model
@@ -63,7 +63,8 @@ from scenarios.timebase import whole_steps
 
 @dataclass(frozen=True)
 class StochasticOptions:
-    """Settings of the stochastic MPC (written ``mpc-stochastic:scenarios=10,risk=cvar,...``).
+    """Settings of the stochastic MPC (written ``mpc-stochastic:scenarios=10,risk=cvar,...``; the
+    controller registry, :mod:`simulator.controllers`, parses them).
 
     ``scenarios``: how many are drawn (N); ``source``: ``auto``/``model``/``quantiles``
     (:func:`forecasts.scenarios.draw_scenarios`); ``risk``: ``neutral`` or ``cvar``;
@@ -107,36 +108,6 @@ class StochasticOptions:
                             f"{self.recourse_step_hours:g}")
         if problems:
             raise ValueError("mpc-stochastic: " + "; ".join(problems))
-
-
-def parse_options(text: str) -> StochasticOptions:
-    """``"scenarios=10,risk=cvar,cvar_alpha=0.95"`` (empty: the defaults) -> :class:`StochasticOptions`.
-
-    Raises ValueError with one line naming the bad option and listing the valid ones."""
-    known = {f.name: f for f in fields(StochasticOptions)}
-    values: dict[str, object] = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        key, equals, raw = item.partition("=")
-        key, raw = key.strip(), raw.strip()
-        if not equals or key not in known:
-            raise ValueError(f"mpc-stochastic: unknown option {item!r}; valid options: {', '.join(known)} "
-                             "(written key=value, comma-separated)")
-        values[key] = _option_value(key, known[key].default, raw)
-    return StochasticOptions(**values)  # type: ignore[arg-type]  # checked in __post_init__
-
-
-def _option_value(key: str, default: object, raw: str) -> object:
-    """One option's value, typed like its default (bool: true/false/1/0); ValueError in one line."""
-    if isinstance(default, bool):
-        if raw.lower() not in ("true", "false", "1", "0"):
-            raise ValueError(f"mpc-stochastic: option {key} needs true or false, got {raw!r}")
-        return raw.lower() in ("true", "1")
-    if not isinstance(default, int | float):
-        return raw
-    try:
-        return int(raw) if isinstance(default, int) else float(raw)
-    except ValueError:
-        raise ValueError(f"mpc-stochastic: option {key} needs a number, got {raw!r}") from None
 
 
 @dataclass
@@ -372,6 +343,7 @@ class StochasticMPCController(MPCController):
         self.options = StochasticOptions() if options is None else options
         self.seed = int(seed)
         self.name = "mpc-stochastic"
+        self._expected_import: np.ndarray | None = None
 
     def config(self) -> dict[str, object]:
         o = self.options
@@ -388,6 +360,7 @@ class StochasticMPCController(MPCController):
             signal: self.forecaster.forecast(signal, observation.history[signal], observation.time, step, steps)
             for signal in SIGNALS
         }
+        refuse_non_finite(self.forecaster, {signal: f.values for signal, f in forecasts.items()})
         drawn = draw_scenarios(self.forecaster, forecasts, self.options.scenarios, seed=self.seed,
                                source=self.options.source)
         for path in drawn.paths:
@@ -412,4 +385,14 @@ class StochasticMPCController(MPCController):
         sm = build_stochastic_model(windows, probability, self.options)
         built = time.perf_counter() - began
         result, plans = solve_model(sm, windows, self.solve_options)
+        self._expected_import = np.einsum("n,ns->s", probability, np.array([p.import_mw[:, 0] for p in plans]))
         return WindowPlan(windows[0], plans[0], result, built, {"scenarios": len(windows)})
+
+    def decide(self, observation: Observation) -> Setpoints:
+        """The MPC's decision; the grid import set-point (followed by the plant only where importing
+        pays) is the scenarios' expected first-interval import, as import is recourse here."""
+        self._expected_import = None
+        setpoints = super().decide(observation)
+        if self._expected_import is not None and setpoints.log.get("fallback") == "":
+            setpoints.import_mw = self._expected_import
+        return setpoints

@@ -452,6 +452,26 @@ def _mpc_factory(variant: str) -> Callable[..., Controller]:
     return build
 
 
+def _stochastic_mpc(settings: ControllerSettings, **options: object) -> Controller:
+    """``mpc-stochastic``: :class:`optimizer.stochastic.StochasticMPCController` with the run's
+    forecaster, seed (its scenario streams) and MPC settings; bad option values -> ControllerSpecError."""
+    from optimizer.stochastic import StochasticMPCController, StochasticOptions
+
+    try:
+        stochastic = StochasticOptions(**options)  # type: ignore[arg-type]  # types checked by the registry
+    except ValueError as error:
+        raise ControllerSpecError(str(error)) from None
+    solve_options = settings.solve_options()
+    if settings.scenario is not None and settings.horizon_hours is not None:
+        problem = horizon_problem(settings.scenario, settings.horizon_hours)
+        if problem:
+            raise ValueError(problem)
+    return StochasticMPCController(settings.forecaster(), stochastic, seed=settings.seed,
+                                   horizon_hours=settings.horizon_hours, solve_options=solve_options,
+                                   shrink_at_run_end=settings.shrink_at_run_end, fine_hours=settings.fine_hours,
+                                   coarse_factor=settings.coarse_factor)
+
+
 def _greedy(settings: ControllerSettings, low_quantile: float = 0.3, high_quantile: float = 0.7) -> Controller:
     from optimizer.control import GreedyController
 
@@ -476,6 +496,24 @@ register_controller(ControllerEntry(
 register_controller(ControllerEntry(
     "mpc-energy-only", "naive workload; rolling-horizon MILP of the energy dispatch",
     _mpc_factory("energy-only"), uses_forecast=True, uses_solver=True, mpc_variant="energy-only"))
+register_controller(ControllerEntry(
+    "mpc-stochastic", "two-stage stochastic MILP over forecast scenarios, the first interval shared by all",
+    _stochastic_mpc,
+    options=(ControllerOption("scenarios", 10, "forecast scenarios per window (1-200)"),
+             ControllerOption("source", "auto", "where scenarios come from: the forecaster's error model, its "
+                              "quantiles, or copies of its point forecast",
+                              choices=("auto", "model", "quantiles", "point")),
+             ControllerOption("risk", "neutral", "objective: expected benefit, or mixed with CVaR",
+                              choices=("neutral", "cvar")),
+             ControllerOption("cvar_weight", 0.5, "weight of CVaR in the objective, in [0, 1]"),
+             ControllerOption("cvar_alpha", 0.9, "CVaR level: the mean loss of the worst 1 - alpha"),
+             ControllerOption("budget", "expected", "carbon budget on the expected emissions, or per scenario",
+                              choices=("expected", "scenario")),
+             ControllerOption("recourse", "lp", "decisions after the first interval: LP-relaxed or integer",
+                              choices=("lp", "mip")),
+             ControllerOption("recourse_step_hours", 3.0, "scenario steps after fine_hours (0: the MPC's own)"),
+             ControllerOption("merge", True, "merge identical scenarios (false only for ablations)")),
+    uses_forecast=True, uses_solver=True, mpc_variant="joint"))
 register_controller(ControllerEntry(
     "greedy", "jobs at the cheapest site now, inference cheapest first, battery on price quantiles", _greedy,
     options=(ControllerOption("low_quantile", 0.3, "charge below this quantile of the last day's prices"),

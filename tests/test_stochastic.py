@@ -21,12 +21,12 @@ from optimizer.stochastic import (
     StochasticMPCController,
     StochasticOptions,
     build_stochastic_model,
-    parse_options,
     solve_stochastic,
 )
 from optimizer.variants import run_variant
 from scenarios import load_builtin
 from simulator import make_controller, simulate
+from simulator.controllers import ControllerSpecError
 
 TIGHT = SolveOptions(mip_gap=1e-7, time_limit_s=60.0)
 
@@ -272,20 +272,22 @@ def test_expected_budget_and_cvar_objective_are_what_the_docs_say(noisy_windows)
 
 
 def test_options_parse_and_refuse_bad_values(us3site):
-    assert parse_options("") == StochasticOptions()
-    assert parse_options("scenarios=20,risk=cvar,cvar_alpha=0.95") == StochasticOptions(
+    def options(spec: str) -> StochasticOptions:
+        controller = make_controller(spec, us3site, forecast="noisy", seed=3)
+        assert isinstance(controller, StochasticMPCController) and controller.seed == 3
+        return controller.options
+
+    assert options("mpc-stochastic") == StochasticOptions()
+    assert options("mpc-stochastic:scenarios=20,risk=cvar,cvar_alpha=0.95") == StochasticOptions(
         scenarios=20, risk="cvar", cvar_alpha=0.95)
-    assert parse_options("source=point,merge=false") == StochasticOptions(source="point", merge=False)
-    for bad, message in (("merge=maybe", "true or false"), ("source=guess", "source"), ("scenarios=0", "scenarios"),
-                         ("risk=max", "risk"), ("colour=red", "unknown option"), ("cvar_alpha=1", "cvar_alpha"),
-                         ("scenarios=many", "needs a number")):
-        with pytest.raises(ValueError, match=message):
-            parse_options(bad)
-    with pytest.raises(ValueError, match="takes no options"):
+    assert options("mpc-stochastic:source=point,merge=false") == StochasticOptions(source="point", merge=False)
+    for bad, message in (("merge=maybe", "merge"), ("source=guess", "source"), ("scenarios=0", "scenarios must"),
+                         ("risk=max", "risk"), ("colour=red", "unknown option"), ("cvar_alpha=1", "cvar_alpha must"),
+                         ("scenarios=many", "scenarios")):
+        with pytest.raises(ControllerSpecError, match=message):
+            make_controller(f"mpc-stochastic:{bad}", us3site)
+    with pytest.raises(ControllerSpecError, match="unknown option"):
         make_controller("mpc:scenarios=3", us3site)
-    controller = make_controller("mpc-stochastic:scenarios=4,risk=cvar", us3site, forecast="noisy", seed=3)
-    assert isinstance(controller, StochasticMPCController)
-    assert controller.options == StochasticOptions(scenarios=4, risk="cvar") and controller.seed == 3
 
 
 def test_single_scenario_model_is_the_deterministic_model(noisy_windows):
