@@ -360,7 +360,10 @@ class StochasticMPCController(MPCController):
             signal: self.forecaster.forecast(signal, observation.history[signal], observation.time, step, steps)
             for signal in SIGNALS
         }
-        refuse_non_finite(self.forecaster, {signal: f.values for signal, f in forecasts.items()})
+        point = {signal: f.values for signal, f in forecasts.items()}
+        # as the MPC: a contractual export price is derived first (its own forecast is not used)
+        point["export_price"] = derived_export_price(self.scenario, point["import_price"], point["export_price"])
+        refuse_non_finite(self.forecaster, point)
         drawn = draw_scenarios(self.forecaster, forecasts, self.options.scenarios, seed=self.seed,
                                source=self.options.source)
         for path in drawn.paths:
