@@ -10,7 +10,7 @@ is a minimisation of ``-benefit``; its objective offset makes ``-objective`` equ
 that :mod:`optimizer.accounting` computes from the read-back decisions. The whole objective,
 each term added by the family named on its right::
 
-    max  sum_{j,s,tau} (V_j - tail_{j,s,tau}) x[j,s,tau]                      define_job_starts
+    max  sum_{j,s,tau} (R_{j,s,tau} - tail_{j,s,tau}) x[j,s,tau]              define_job_starts
        + sum_{r,t} (v_k + pi_k) 3600 dt_t y[r,t] - sum_{k,t} pi_k 3600 dt_t D[k,t]  define_routes
        - sum_{s,t} (c_imp[s,t] + p_CO2 ci[s,t]) dt_t imp[s,t]
        + sum_{e,t} c_exp[e,t] dt_t exp[e,t]                                    define_grid
@@ -23,7 +23,10 @@ Symbols and the attributes they read (``fleet`` = :class:`scenarios.Fleet`, ``w`
 
 ====================  ==========================================================
 V_j, P_j, g_j, d_j    ``w.jobs.value_usd``, ``.power_mw``, ``.gpus``, ``.duration_steps``
-tail_{j,s,tau}        P_j x steps past the window x dt x ``w.tail_energy_price_usd_per_mwh``
+R_{j,s,tau}           V_j, pro rata of the share run inside when the window ends the run (``w.ends_run``);
+                      :func:`optimizer.ledger.start_values`
+tail_{j,s,tau}        P_j x steps past the window x dt x ``w.tail_energy_price_usd_per_mwh`` (0 when
+                      ``w.ends_run``)
 v_k, pi_k, D[k,t]     ``fleet.class_value_usd_per_req``, ``.class_penalty_usd_per_req``, ``w.demand_req_per_s``
 c_imp, c_exp, ci      ``w.import_price_usd_per_mwh``, ``w.export_price_usd_per_mwh``, ``w.carbon_t_per_mwh``
 p_CO2, c_viol         ``w.carbon_price_usd_per_tco2``, ``w.carbon_violation_penalty_usd_per_tco2``
@@ -43,6 +46,7 @@ from typing import Literal
 
 import numpy as np
 
+from optimizer.ledger import start_values
 from optimizer.matrix import CanonicalModel, LinearModel
 from optimizer.window import WindowInputs
 
@@ -66,6 +70,13 @@ class ModelOptions:
     # every start covers its steps directly in each capacity and balance row, and every binary is
     # kept (the formulation the speed-up is measured against)
     formulation: Literal["tight", "straightforward"] = "tight"
+    # jobs may start only at base steps that are multiples of this (the plant starts jobs only at
+    # control instants; the hindsight bound on the tick grid uses ticks per control interval)
+    start_every: int = 1
+    # the hindsight bound's relaxation: no exclusivity binaries and the generator's commitment
+    # continuous in [0, 1] (within a tick the plant may charge in one phase and discharge in the
+    # next, or run its generator for part of the tick; their tick means need not meet the binaries)
+    relax_modes: bool = False
 
 
 @dataclass
@@ -101,8 +112,10 @@ def _expand_ranges(first: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np
 def define_job_starts(m: LinearModel, w: WindowInputs, o: ModelOptions, ix: ModelIndex) -> np.ndarray:
     """Job-start binaries x[j,s,tau] and at most one start per job:  sum_{s,tau} x[j,s,tau] <= 1.
 
-    With ``fixed_starts`` only the given (j, s, tau) exist, with x = 1. A start whose run extends
-    past the window pays the tail energy ``P_j * (tau + d_j - T) * dt * tail_price_s``. Job times
+    With ``fixed_starts`` only the given (j, s, tau) exist, with x = 1. A start is worth
+    :func:`optimizer.ledger.start_values`: in a window ending with the run, its reward pro rata of
+    the share run inside; otherwise its full reward less the tail energy past the window,
+    ``P_j * (tau + d_j - T) * dt * tail_price_s``. Job times
     count base steps; on a variable-resolution grid a start can only fall on a model step's start.
     """
     jobs = w.jobs
@@ -118,14 +131,14 @@ def define_job_starts(m: LinearModel, w: WindowInputs, o: ModelOptions, ix: Mode
         pair_job, pair_site = np.nonzero(jobs.eligible)
         latest = (jobs.deadline_step - jobs.duration_steps)[pair_job]
         valid = (offset[None, :] >= jobs.release_step[pair_job][:, None]) & (offset[None, :] <= latest[:, None])
+        if o.start_every > 1:
+            valid &= (offset % o.start_every == 0)[None, :]
         pair, start_step = np.nonzero(valid)  # grouped per (job, site), steps increasing
         start_job, start_site = pair_job[pair], pair_site[pair]
         lower = 0.0
     ix.start_job, ix.start_site, ix.start_step = start_job, start_site, start_step
-    tail_steps = np.maximum(w.step_offset[start_step] + jobs.duration_steps[start_job] - w.n_base_steps, 0)
-    tail_cost = jobs.power_mw[start_job] * tail_steps * w.step_hours * w.tail_energy_price_usd_per_mwh[start_site]
-    x = m.add_variables("Job-start", (len(start_job),), lower, 1.0,
-                        cost=-(jobs.value_usd[start_job] - tail_cost), integer=True)
+    reward, tail_cost = start_values(w, start_job, start_site, start_step)
+    x = m.add_variables("Job-start", (len(start_job),), lower, 1.0, cost=-(reward - tail_cost), integer=True)
     rows = m.add_constraints("Job-once", (jobs.n_jobs,), upper=1.0)
     m.add_coefficients(rows[start_job], x, 1.0)
     return x
@@ -156,7 +169,8 @@ def define_job_running(m: LinearModel, w: WindowInputs, o: ModelOptions, ix: Mod
     pair_job, pair_site = ix.start_job[pair_first], ix.start_site[pair_first]
     pair_start = ix.start_step[pair_first]
     pair_d = w.jobs.duration_steps[pair_job]
-    pair_last = np.minimum(pair_start + pair_count - 1 + pair_d - 1, T - 1)
+    pair_last_start = ix.start_step[pair_first + pair_count - 1]  # starts need not be consecutive
+    pair_last = np.minimum(pair_last_start + pair_d - 1, T - 1)
     pair_length = pair_last - pair_start + 1
     pair_of_on, on_step = _expand_ranges(pair_start, pair_length)
     on = m.add_variables("Job-running", (len(on_step),), 0.0, 1.0)
@@ -174,6 +188,15 @@ def define_job_running(m: LinearModel, w: WindowInputs, o: ModelOptions, ix: Mod
     m.add_coefficients(rows[first_on_of_pair[start_pair][leaves] + leave_offset[leaves]], x[leaves], 1.0)
     ix.train_col, ix.train_site, ix.train_step = on, pair_site[pair_of_on], on_step
     ix.train_job, ix.train_share = pair_job[pair_of_on], np.ones(len(on))
+    last_share = w.jobs.last_step_share
+    if last_share is not None:  # a start's last step is run only in part: x enters that step at -(1 - share)
+        last_step = ix.start_step + duration - 1
+        partial = (last_step < T) & (last_share[ix.start_job] < 1.0)
+        ix.train_col = np.r_[ix.train_col, x[partial]]
+        ix.train_site = np.r_[ix.train_site, ix.start_site[partial]]
+        ix.train_step = np.r_[ix.train_step, last_step[partial]]
+        ix.train_job = np.r_[ix.train_job, ix.start_job[partial]]
+        ix.train_share = np.r_[ix.train_share, last_share[ix.start_job[partial]] - 1.0]
 
 
 def define_routes(m: LinearModel, w: WindowInputs, o: ModelOptions, ix: ModelIndex) -> np.ndarray:
@@ -257,6 +280,9 @@ def exclusivity_needs(w: WindowInputs, o: ModelOptions) -> tuple[np.ndarray, np.
     """
     fleet = w.fleet
     S, T = fleet.n_sites, w.n_steps
+    if o.relax_modes:
+        reason = "relaxed (hindsight bound): tick means of the plant's flows need not meet it"
+        return np.zeros((S, T), bool), np.zeros((S, T), bool), {"Grid-mode": reason, "Battery-mode": reason}
     if o.exclusivity == "always" or o.formulation == "straightforward":
         return np.ones((S, T), bool), np.ones((S, T), bool), {}
     # 1e-9 USD/MWh: prices equal up to the rounding of series averaging give no arbitrage worth a binary
@@ -407,7 +433,8 @@ def define_generators(
     on_sites = np.flatnonzero(needs_on)
     ix.generator_on_sites = generator_sites[on_sites]
     on = m.add_variables("Generator-on", (len(on_sites), T), 0.0, 1.0,
-                         cost=fleet.generator_no_load_usd_per_h[generator_sites[on_sites]][:, None] * dt, integer=True)
+                         cost=fleet.generator_no_load_usd_per_h[generator_sites[on_sites]][:, None] * dt,
+                         integer=not o.relax_modes)
     if len(on_sites):
         rows = m.add_constraints("Generator-max", (len(on_sites), T), upper=0.0)
         m.add_coefficients(rows, gen[on_sites], 1.0)

@@ -117,11 +117,11 @@ class MPCController(Controller):
         hourly control the default horizon is at full resolution). The energy-only variant
         always plans at full resolution (its naive workload needs it).
 
-        ``shrink_at_run_end``: in the run's last horizon the window ends with the run. A run is
-        valued up to its end (jobs still running are charged their remaining energy at the tail
-        price, batteries valued at their terminal value) -- exactly a window ending there, which
-        is also what the perfect-information bound solves; a horizon past the end would let the
-        controller defer jobs beyond what the run measures."""
+        ``shrink_at_run_end``: in the run's last horizon the window ends with the run and is valued
+        as the run is (:mod:`optimizer.ledger`: a job still running at the end earns its reward
+        pro rata of the share run inside, nothing after the end counts, batteries are valued at
+        their terminal value) -- exactly what the hindsight bound solves; a horizon past the end
+        would plan for what the run does not measure."""
         if coarse_factor is not None and coarse_factor < 1:
             raise ValueError(f"coarse_factor must be a positive integer, got {coarse_factor}")
         if fine_hours is not None and not fine_hours > 0:
@@ -190,6 +190,9 @@ class MPCController(Controller):
         (``coarse_factor``: control intervals per step after ``fine_hours``, default the MPC's own;
         ``fine_hours`` None then means the default's)."""
         interval = observation.interval_h
+        # a window reaching the run's end is valued as the run is (optimizer.ledger)
+        ends_run = self.shrink_at_run_end and steps >= whole_steps(observation.run_hours - observation.elapsed_h,
+                                                                    interval)
         jobs = (
             job_batch(observation.queued, self.fleet, observation.elapsed_h, interval)
             if observation.queued else JobBatch.empty(self.fleet.n_sites)
@@ -198,7 +201,7 @@ class MPCController(Controller):
             self.scenario, signals, fleet=self.fleet, soc_initial_mwh=np.asarray(observation.soc_mwh, dtype=float),
             jobs=jobs, running=running_jobs(observation),
             carbon_budget_tco2=paced_budget(self.scenario, observation, steps * interval), step_hours=interval,
-        )
+        ).with_changes(ends_run=ends_run)
         factor = self._coarse_factor() if coarse_factor is None else coarse_factor
         fine_hours = self.fine_hours if coarse_factor is None else (self.fine_hours or MPC_DEFAULTS.fine_hours)
         if fine_hours is None or factor <= 1:

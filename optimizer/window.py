@@ -32,10 +32,20 @@ class JobBatch:
     deadline_step: np.ndarray
     value_usd: np.ndarray
     eligible: np.ndarray
+    # (J,) share of its last step each job runs, in (0, 1] (exact durations, see job_batch);
+    # None = every job runs whole steps
+    last_step_share: np.ndarray | None = None
 
     @property
     def n_jobs(self) -> int:
         return len(self.names)
+
+    @property
+    def exact_duration_steps(self) -> np.ndarray:
+        """(J,) duration in (fractional) steps: ``duration_steps - 1 + last_step_share``."""
+        if self.last_step_share is None:
+            return self.duration_steps.astype(float)
+        return self.duration_steps - 1.0 + self.last_step_share
 
     def subset(self, keep: np.ndarray) -> JobBatch:
         """The jobs where ``keep`` (bool (J,)) is true."""
@@ -44,6 +54,7 @@ class JobBatch:
             gpus=self.gpus[keep], power_mw=self.power_mw[keep], duration_steps=self.duration_steps[keep],
             release_step=self.release_step[keep], deadline_step=self.deadline_step[keep],
             value_usd=self.value_usd[keep], eligible=self.eligible[keep],
+            last_step_share=None if self.last_step_share is None else self.last_step_share[keep],
         )
 
     @staticmethod
@@ -107,6 +118,9 @@ class WindowInputs:
     # scenario gives them): what :meth:`without_carbon_price` removes
     tail_carbon_usd_per_mwh: np.ndarray | None = None
     terminal_carbon_usd_per_mwh: np.ndarray | None = None
+    # True when the window ends where the run ends: started jobs then earn their reward pro rata
+    # and pay no tail energy (the run-end convention of optimizer.ledger)
+    ends_run: bool = False
 
     @property
     def n_steps(self) -> int:
@@ -168,7 +182,12 @@ class WindowInputs:
         length = np.maximum(last - start_step + 1, 0)
         position = np.repeat(np.arange(len(start_step)), length)
         step = start_step[position] + np.arange(int(length.sum())) - np.repeat(np.cumsum(length) - length, length)
-        overlap = np.minimum(end[position], offset[step] + counts[step]) - np.maximum(begin[position], offset[step])
+        overlap = (np.minimum(end[position], offset[step] + counts[step])
+                   - np.maximum(begin[position], offset[step])).astype(float)
+        if self.jobs.last_step_share is not None:  # the job's last base step is run only in part
+            full_end = begin + self.jobs.duration_steps[start_job]
+            cut = (full_end <= self.n_base_steps)[position] & (full_end[position] <= offset[step] + counts[step])
+            overlap -= np.where(cut, 1.0 - self.jobs.last_step_share[start_job][position], 0.0)
         return position, step, overlap / counts[step]
 
     def with_changes(self, **changes: Any) -> WindowInputs:
@@ -244,11 +263,13 @@ def coarsen(w: WindowInputs, fine_steps: int, coarse_factor: int) -> WindowInput
 
 
 def job_batch(
-    jobs: Sequence[TrainingJob], fleet: Fleet, window_start_h: float, step_hours: float
+    jobs: Sequence[TrainingJob], fleet: Fleet, window_start_h: float, step_hours: float, exact: bool = False
 ) -> JobBatch:
     """Convert jobs (times in hours after the run start) to whole steps relative to the window.
 
-    Releases round up to the next step boundary and durations up to whole steps. The latest
+    Releases round up to the next step boundary and durations up to whole steps; with ``exact``
+    the batch also records the share of its last step each job really runs
+    (``JobBatch.last_step_share``), so that its load and energy are exact (the hindsight bound). The latest
     start is the last step boundary at or before ``deadline - duration`` (exact hours), so every
     start the plant could make is allowed; ``deadline_step = latest start + duration_steps`` may
     then lie up to one step past the true deadline, which the job (running its true duration)
@@ -276,6 +297,7 @@ def job_batch(
         deadline_step=np.floor((deadline - duration) / step_hours + eps).astype(np.int64) + duration_steps,
         value_usd=np.array([j.value_usd for j in jobs]),
         eligible=eligible,
+        last_step_share=np.clip(duration / step_hours - (duration_steps - 1), 0.0, 1.0) if exact else None,
     )
 
 
@@ -381,8 +403,9 @@ def _has_base_load(site: Site) -> bool:
 
 
 def offline_inputs(scenario: Scenario, step_hours: float | None = None) -> WindowInputs:
-    """The whole run as one window on the scenario's nominal series (the offline study)."""
+    """The whole run as one window on the scenario's nominal series (the offline study); it ends
+    with the run, so started jobs earn their reward pro rata (:mod:`optimizer.ledger`)."""
     step_hours = minutes_to_hours(scenario.run.control_interval_minutes) if step_hours is None else step_hours
     n_steps = whole_steps(days_to_hours(scenario.run.days), step_hours)
     signals = nominal_signals(scenario, pd.Timestamp(scenario.run.start), n_steps, step_hours)
-    return window_inputs(scenario, signals)
+    return window_inputs(scenario, signals).with_changes(ends_run=True)

@@ -1,32 +1,33 @@
 """One accounting of a realised run, from its records (SPEC §7).
 
-The parts are those of :func:`optimizer.accounting.account`, valued on the plant's tick records
-(``dt`` = the tick):
+The terms are the ledger's (:mod:`optimizer.ledger`, shared with the optimizer's accounting of a
+plan), valued on the plant's tick records (``dt`` = the tick)::
 
     benefit = job rewards + inference value - unserved penalty - import cost + export revenue
               - fuel and no-load cost - battery degradation - carbon price x emissions
-              - budget-violation penalty - tail energy of jobs running at the end
-              + terminal battery value
+              - budget-violation penalty + terminal battery value
 
-* Job rewards are earned on completion. A job still running when the run ends will complete
-  (rigid jobs are never paused and their deadline was checked at start), so -- as in the
-  optimizer -- its reward counts and the energy it still needs is charged at the tail price;
-  neither deferring work past the end nor draining the battery at the end is free.
+* The run's end (the ledger's convention): a run is valued over its span only. A job completed
+  inside it earns its full reward; a job still running at the end earns its reward pro rata,
+  ``value x (run end - start) / duration`` (:func:`optimizer.ledger.reward_share`); energy, cost
+  and emissions after the end are not the run's. So nothing is gained by starting work just
+  before the end, and a run's KPIs are additive over time (:func:`span_kpis` values the first
+  hours of a run alike). ``tail_energy_cost_usd`` is therefore 0 for a run.
 * emissions = sum(ci x import x dt) + sum(ef x generation x dt) [tCO2]; the budget penalty
   applies to the overrun of the whole run's budget.
-* Tail price and terminal battery value are those the optimizer would use for one window over
-  the whole run on the realised data (:func:`optimizer.window.window_inputs`), so the
-  perfect-information bound and a realised run are valued alike.
+* The terminal battery value is the one the optimizer would use for one window over the whole
+  run on the realised data (:func:`optimizer.window.window_inputs`), so the hindsight bound and
+  a realised run are valued alike.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pandas as pd
 
-from optimizer.accounting import COST_PARTS
+from optimizer.ledger import Flows, Prices, ledger, reward_share
 from optimizer.model import SECONDS_PER_HOUR
 from optimizer.window import window_inputs
 from scenarios.arrays import Fleet
@@ -87,6 +88,21 @@ class AccountingConstants:
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
+    def prices(self) -> Prices:
+        """The ledger's static valuation (:class:`optimizer.ledger.Prices`)."""
+        return Prices(
+            value_usd_per_req=np.asarray(self.value_usd_per_req, dtype=float),
+            penalty_usd_per_req=np.asarray(self.penalty_usd_per_req, dtype=float),
+            fuel_usd_per_mwh=np.asarray(self.fuel_usd_per_mwh, dtype=float),
+            no_load_usd_per_h=np.asarray(self.no_load_usd_per_h, dtype=float),
+            emission_t_per_mwh=np.asarray(self.emission_t_per_mwh, dtype=float),
+            degradation_usd_per_mwh=np.asarray(self.degradation_usd_per_mwh, dtype=float),
+            battery_present=np.asarray(self.battery_present, dtype=bool),
+            terminal_value_usd_per_mwh=np.asarray(self.battery_terminal_value_usd_per_mwh, dtype=float),
+            carbon_price_usd_per_tco2=self.carbon_price_usd_per_tco2, budget_tco2=self.budget_tco2,
+            violation_penalty_usd_per_tco2=self.violation_penalty_usd_per_tco2,
+        )
+
 
 def _site_array(ticks: pd.DataFrame, column: str, n_sites: int) -> np.ndarray:
     """(n_ticks, S) from the tidy frame (rows ordered by time, then site); zeros for a base load
@@ -111,13 +127,7 @@ def realised_kpis(
         "renewable_available_mw", "renewable_used_mw", "facility_load_mw", "base_load_mw", "unmet_load_mw",
         "import_price_usd_per_mwh", "export_price_usd_per_mwh", "carbon_t_per_mwh",
     )}
-    fuel, no_load = np.asarray(c.fuel_usd_per_mwh), np.asarray(c.no_load_usd_per_h)
-    emission_factor = np.asarray(c.emission_t_per_mwh)
-    emissions_import = float((site["carbon_t_per_mwh"] * site["import_mw"]).sum() * dt)
-    emissions_generator = float((emission_factor * site["generator_mw"]).sum() * dt)
-    emissions = emissions_import + emissions_generator
     budget = c.budget_tco2
-
     class_index = {name: k for k, name in enumerate(c.class_names)}
     site_index = {name: s for s, name in enumerate(c.site_names)}
     k = routing["class"].map(class_index).to_numpy(dtype=np.int64) if len(routing) else np.zeros(0, np.int64)
@@ -125,40 +135,26 @@ def realised_kpis(
     served = routing["served_req_per_s"].to_numpy(dtype=float) if len(routing) else np.zeros(0)
     dropped = routing["dropped_req_per_s"].to_numpy(dtype=float) if len(routing) else np.zeros(0)
     requests = SECONDS_PER_HOUR * dt
-    value = np.asarray(c.value_usd_per_req)[k] if len(k) else np.zeros(0)
-    penalty = np.asarray(c.penalty_usd_per_req)[k] if len(k) else np.zeros(0)
     latency = np.asarray(c.latency_ms)[k, s] if len(k) else np.zeros(0)
 
-    completed = jobs["status"].isin(["completed", "late"]).to_numpy() if len(jobs) else np.zeros(0, bool)
-    running = (jobs["status"] == "running").to_numpy() if len(jobs) else np.zeros(0, bool)
-    tail_h = np.zeros(len(jobs))
-    tail_cost = 0.0
-    if running.any():
-        end_h = jobs["end_h"].to_numpy(dtype=float)
-        tail_h = np.where(running, np.maximum(end_h - c.run_hours, 0.0), 0.0)
-        job_site = jobs["site"].map(site_index).fillna(0).to_numpy(dtype=np.int64)
-        tail_cost = float((jobs["power_mw"].to_numpy(dtype=float) * tail_h
-                           * np.asarray(c.tail_price_usd_per_mwh)[job_site]).sum())
+    started = np.isfinite(jobs["start_h"].to_numpy(dtype=float)) if len(jobs) else np.zeros(0, bool)
+    job_reward = float((jobs["value_usd"].to_numpy(dtype=float)[started] * reward_share(
+        jobs["start_h"].to_numpy(dtype=float)[started], jobs["duration_h"].to_numpy(dtype=float)[started],
+        c.run_hours)).sum()) if len(jobs) else 0.0
+    K = len(c.class_names)
     soc_end = site["soc_mwh"][-1] if len(site["soc_mwh"]) else np.asarray(c.soc_initial_mwh)
-    present = np.asarray(c.battery_present, dtype=bool)
-    parts = {
-        "job_reward_usd": float(jobs["value_usd"].to_numpy(dtype=float)[completed | running].sum())
-        if len(jobs) else 0.0,
-        "inference_value_usd": float((value * served).sum() * requests),
-        "unserved_penalty_usd": float((penalty * dropped).sum() * requests),
-        "import_cost_usd": float((site["import_price_usd_per_mwh"] * site["import_mw"]).sum() * dt),
-        "export_revenue_usd": float((site["export_price_usd_per_mwh"] * site["export_mw"]).sum() * dt),
-        "fuel_cost_usd": float((fuel * site["generator_mw"]).sum() * dt + (no_load * site["generator_on_h"]).sum()),
-        "battery_degradation_usd": float(
-            (np.asarray(c.degradation_usd_per_mwh) * (site["charge_mw"] + site["discharge_mw"])).sum() * dt),
-        "carbon_cost_usd": c.carbon_price_usd_per_tco2 * emissions,
-        "budget_penalty_usd": c.violation_penalty_usd_per_tco2 * max(emissions - budget, 0.0) if budget is not None
-        else 0.0,
-        "tail_energy_cost_usd": tail_cost,
-        "battery_terminal_value_usd": float((np.asarray(c.battery_terminal_value_usd_per_mwh)
-                                             * (soc_end - np.asarray(c.soc_initial_mwh)))[present].sum()),
-    }
-    benefit = sum(-v if name in COST_PARTS else v for name, v in parts.items())
+    flows = Flows(
+        dt_h=dt, import_mw=site["import_mw"].T, export_mw=site["export_mw"].T, generator_mw=site["generator_mw"].T,
+        generator_on_h=site["generator_on_h"].T, charge_mw=site["charge_mw"].T, discharge_mw=site["discharge_mw"].T,
+        import_price_usd_per_mwh=site["import_price_usd_per_mwh"].T,
+        export_price_usd_per_mwh=site["export_price_usd_per_mwh"].T, carbon_t_per_mwh=site["carbon_t_per_mwh"].T,
+        served_requests=np.bincount(k, weights=served, minlength=K) * requests,
+        dropped_requests=np.bincount(k, weights=dropped, minlength=K) * requests,
+        soc_initial_mwh=np.asarray(c.soc_initial_mwh, dtype=float), soc_end_mwh=soc_end,
+        job_reward_usd=job_reward, tail_energy_cost_usd=0.0,
+    )
+    values = ledger(flows, c.prices())
+    emissions = values["emissions_tco2"]
     available = float(site["renewable_available_mw"].sum() * dt)
     used = float(site["renewable_used_mw"].sum() * dt)
     on_site = float(np.maximum(site["renewable_used_mw"] - site["export_mw"], 0.0).sum() * dt)
@@ -170,11 +166,7 @@ def realised_kpis(
     # decisions whose solve stopped on the wall-clock limit: the only results that can depend on load
     time_limit_stops = int((solver_log["status"].astype(str) == "time_limit").sum()) if "status" in solver_log else 0
     return {
-        "benefit_usd": float(benefit),
-        **parts,
-        "emissions_tco2": emissions,
-        "emissions_import_tco2": emissions_import,
-        "emissions_generator_tco2": emissions_generator,
+        **values,
         "budget_tco2": float("nan") if budget is None else float(budget),
         "budget_use_fraction": float("nan") if not budget else emissions / budget,
         "budget_overrun_tco2": float("nan") if budget is None else max(emissions - budget, 0.0),
@@ -211,3 +203,30 @@ def realised_kpis(
         "fallbacks": fallbacks,
         "time_limit_stops": time_limit_stops,
     }
+
+
+def span_kpis(
+    ticks: pd.DataFrame, routing: pd.DataFrame, jobs: pd.DataFrame, solver_log: pd.DataFrame, c: AccountingConstants,
+    until_h: float, budget_tco2: float | None = None,
+) -> dict[str, float]:
+    """The KPIs of the run's first ``until_h`` hours, valued as if the run had ended there (the
+    ledger's run-end convention: jobs running at ``until_h`` earn their reward pro rata).
+
+    Records after ``until_h`` are left out and job statuses are those at ``until_h``;
+    ``budget_tco2`` replaces the budget (None keeps the run's). Raises ValueError unless
+    ``0 < until_h <= c.run_hours``. With ``until_h = c.run_hours`` it equals :func:`realised_kpis`.
+    """
+    if not 0.0 < until_h <= c.run_hours + 1e-9:
+        raise ValueError(f"until_h must lie in (0, {c.run_hours:g}] hours, got {until_h:g}")
+    start = ticks["time"].min()
+    end = start + pd.Timedelta(hours=until_h)
+    ticks, routing = ticks[ticks["time"] < end], routing[routing["time"] < end]
+    solver_log = solver_log[solver_log["time"] < end] if len(solver_log) else solver_log
+    jobs = jobs[jobs["submitted_h"] < until_h].copy()
+    start_h, end_h = jobs["start_h"].to_numpy(dtype=float), jobs["end_h"].to_numpy(dtype=float)
+    not_yet = ~(start_h < until_h)
+    jobs.loc[not_yet, "start_h"] = np.nan
+    jobs.loc[not_yet & jobs["status"].isin(["running", "completed", "late"]).to_numpy(), "status"] = "never-started"
+    jobs.loc[(start_h < until_h) & (end_h > until_h), "status"] = "running"
+    constants = replace(c, run_hours=until_h, budget_tco2=c.budget_tco2 if budget_tco2 is None else budget_tco2)
+    return realised_kpis(ticks, routing, jobs, solver_log, constants)

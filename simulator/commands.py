@@ -30,7 +30,10 @@ BUDGET_SCALES, DEFAULT_BUDGET_SCALE = ("pro-rata", "none"), "pro-rata"  # scenar
 #: KPIs in the tables of ``run`` and ``compare``: (key, label, format)
 MAIN_KPIS = (
     ("benefit_usd", "benefit (USD)", "{:,.0f}"),
+    ("hindsight_bound_usd", "hindsight bound (USD, dual bound)", "{:,.0f}"),
+    ("hindsight_plan_benefit_usd", "hindsight best plan (USD)", "{:,.0f}"),
     ("regret_usd", "regret vs bound (USD)", "{:,.0f}"),
+    ("regret_gap_usd", "of which bound gap (USD)", "{:,.0f}"),
     ("job_reward_usd", "job rewards (USD)", "{:,.0f}"),
     ("inference_value_usd", "inference value (USD)", "{:,.0f}"),
     ("unserved_penalty_usd", "unserved penalty (USD)", "{:,.0f}"),

@@ -99,9 +99,12 @@ def simulate(
     jobs for every controller).
     ``forecaster`` replaces the controller's forecaster (MPC controllers); an oracle forecaster
     (``perfect``, ``noisy``) is bound to the realised truth at the control interval, covering
-    the run plus one horizon. ``bound=True`` also solves the perfect-information bound
-    (:mod:`simulator.bound`) and reports ``regret_usd``. ``progress`` shows a bar over control steps
-    (on a terminal only: :func:`simulator.progress.progress_bar`).
+    the run plus one horizon. ``bound=True`` also solves the hindsight bound on the plant's
+    tick (:mod:`simulator.bound`) and reports ``hindsight_bound_usd`` (the solver's dual bound),
+    ``hindsight_plan_benefit_usd`` (its best plan), ``regret_usd`` = bound - realised benefit
+    (>= 0), ``regret_gap_usd`` = bound - plan and ``realised_share_of_bound``.
+    ``progress`` shows a bar over control steps (on a terminal only:
+    :func:`simulator.progress.progress_bar`).
     ``noise`` sets the realisation noise; None takes the scenario's ``[noise]`` table
     (:meth:`simulator.processes.NoiseParameters.for_scenario`).
     ``record_plans`` keeps the controller's record (:mod:`simulator.controller_record`): every
@@ -217,11 +220,14 @@ def finish_run(prepared: PreparedRun, controller: Controller, loop: ClosedLoop, 
     # time, so that it does not count other processes on a busy machine
     kpis["tick_us"] = 1e6 * loop.tick_cpu_s / max(loop.clock.n_ticks, 1)
     if bound:
-        from simulator.bound import perfect_information_bound
+        from simulator.bound import hindsight_bound
 
-        result = perfect_information_bound(scenario, fleet, run_signals, submissions, bound_options)
+        result = hindsight_bound(scenario, fleet, realised, submissions, run_hours, constants, bound_options)
         kpis.update(result.summary())
-        kpis["regret_usd"] = result.benefit_usd - realised_values["benefit_usd"]
+        kpis["regret_usd"] = result.bound_usd - realised_values["benefit_usd"]
+        kpis["regret_gap_usd"] = result.bound_usd - result.plan_benefit_usd
+        kpis["realised_share_of_bound"] = (realised_values["benefit_usd"] / result.bound_usd
+                                           if result.bound_usd > 0 else float("nan"))
     scenario_text = dump_scenario(scenario)
     forecaster_spec = used_forecaster.spec if used_forecaster is not None else None
     manifest = {

@@ -128,9 +128,9 @@ def test_split_forecasts_keeps_parameters_with_their_forecaster():
 
 
 def test_timing_columns():
-    assert all(map(is_timing_column, ("solve_s_mean", "decide_s_p95", "loop_wall_s", "bound_wall_s", "tick_us",
+    assert all(map(is_timing_column, ("solve_s_mean", "decide_s_p95", "loop_wall_s", "hindsight_wall_s", "tick_us",
                                       "wall_s")))
-    assert not any(map(is_timing_column, ("benefit_usd", "bound_gap", "control_steps", "regret_usd")))
+    assert not any(map(is_timing_column, ("benefit_usd", "hindsight_gap", "control_steps", "regret_usd")))
 
 
 # ---------------------------------------------------------------------------------------------
