@@ -337,7 +337,11 @@ def add_run_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentP
     parser.add_argument("--seed", type=seed_number, help="seed of every random stream (default: the scenario's)")
     parser.add_argument("--out", type=Path, help="result folder; refuses an existing one unless --force")
     parser.add_argument("--force", action="store_true", help="replace an existing --out folder")
-    parser.add_argument("--bound", action="store_true", help="also solve the perfect-information bound (regret)")
+    parser.add_argument("--bound", action="store_true",
+                        help="also solve the hindsight bound on the plant tick (its dual bound; regret >= 0)")
+    parser.add_argument("--explain", action="store_true",
+                        help="with --bound and an MPC controller: split the regret into forecast error, unknown job "
+                             "arrivals, horizon length, control resolution and a residual (four more paired runs)")
     parser.add_argument("--by", choices=("site", "class"),
                         help="also print the KPIs per site or per inference class next to the fleet totals")
     parser.add_argument("--no-record-plans", action="store_true",
@@ -351,6 +355,10 @@ def run_run(args: argparse.Namespace) -> int:
 
     began = time.perf_counter()
     check_output(args.out, args.force, "result folder")
+    if args.explain and not args.bound:
+        raise _user_error("--explain splits the regret against the bound: add --bound")
+    if args.explain and not args.controller.startswith("mpc"):
+        raise _user_error(f"--explain needs an MPC controller (forecasts, horizon), not {args.controller}")
     from scenarios import load_scenario
     from scenarios.io import with_days
 
@@ -385,6 +393,14 @@ def run_run(args: argparse.Namespace) -> int:
         print()
         print(by_table(result.kpis_by, args.by))
     warn_fallbacks(result.solver_log)
+    if args.explain:
+        from simulator.regret import explain_regret, format_breakdown
+
+        print("regret breakdown (paired runs on the same seed; simulator.regret):", file=sys.stderr, flush=True)
+        table = explain_regret(scenario, args.controller, args.forecast, seed=seed, solver=args.solver,
+                               specified=result, noise=noise, **mpc_settings(args))
+        print("regret breakdown (USD; each part = the benefit one more piece of hindsight gives):")
+        print(format_breakdown(table))
     warn_repairs(result.events)
     from simulator.plots import plot_dispatch
 

@@ -89,6 +89,8 @@ def simulate(
     bound_options: SolveOptions | None = None,
     budget_scale: str = DEFAULT_BUDGET_SCALE,
     record_plans: bool = True,
+    jobs_known: bool = False,
+    bound_start_minutes: float | None = None,
 ) -> RunResult:
     """Run ``controller`` on ``scenario`` in the closed loop and return the recorded result.
 
@@ -105,6 +107,10 @@ def simulate(
     (>= 0), ``regret_gap_usd`` = bound - plan and ``realised_share_of_bound``.
     ``progress`` shows a bar over control steps (on a terminal only:
     :func:`simulator.progress.progress_bar`).
+    ``jobs_known=True`` submits every job of the run at its start (each still starts no earlier
+    than its release): the controller knows future arrivals (:func:`simulator.regret.explain_regret`).
+    ``bound_start_minutes`` lets the bound start jobs every so many minutes (default: the control
+    interval; a multiple of the plant tick).
     ``noise`` sets the realisation noise; None takes the scenario's ``[noise]`` table
     (:meth:`simulator.processes.NoiseParameters.for_scenario`).
     ``record_plans`` keeps the controller's record (:mod:`simulator.controller_record`): every
@@ -112,7 +118,7 @@ def simulate(
     and the realised signals at the control interval (``result.signals``).
     """
     prepared = prepare_run(scenario, controller, days=days, seed=seed, forecaster=forecaster, noise=noise,
-                           budget_scale=budget_scale)
+                           budget_scale=budget_scale, jobs_known=jobs_known)
     bar = None
     if progress:
         from simulator.progress import progress_bar
@@ -132,7 +138,7 @@ def simulate(
         if bar is not None:
             bar.close()
     return finish_run(prepared, controller, loop, raw, time.perf_counter() - loop_began, bound=bound,
-                      bound_options=bound_options, recorder=recorder)
+                      bound_options=bound_options, recorder=recorder, bound_start_minutes=bound_start_minutes)
 
 
 @dataclass
@@ -156,6 +162,7 @@ class PreparedRun:
     # the carbon budget of the simulated span: budget_tco2, budget_scale, scenario_budget_tco2,
     # scenario_days and the note the commands print (scenarios.io.budget_note)
     carbon_budget: dict[str, object] = field(default_factory=dict)
+    jobs_known: bool = False  # every job submitted at the run's start (simulate(jobs_known=True))
 
     def closed_loop(self, controller: Controller, on_control_step: Callable[[], None] | None = None,
                     stepped: bool = False) -> ClosedLoop:
@@ -166,9 +173,10 @@ class PreparedRun:
 
 def prepare_run(scenario: Scenario, controller: Controller, *, days: float | None = None, seed: int | None = None,
                 forecaster: Forecaster | None = None, noise: NoiseParameters | None = None,
-                budget_scale: str = DEFAULT_BUDGET_SCALE) -> PreparedRun:
+                budget_scale: str = DEFAULT_BUDGET_SCALE, jobs_known: bool = False) -> PreparedRun:
     """The first half of :func:`simulate`: realise the exogenous signals and the job submissions
-    of the seed, bind an oracle forecaster to the truth and reset the controller."""
+    of the seed, bind an oracle forecaster to the truth and reset the controller. ``jobs_known``
+    submits every job at the run's start (see :func:`simulate`)."""
     wall_start = datetime.now(UTC)
     began = time.perf_counter()
     budget: dict[str, object] = {
@@ -185,6 +193,8 @@ def prepare_run(scenario: Scenario, controller: Controller, *, days: float | Non
     horizon_h = _horizon_hours(controller, scenario)
     realised = realise_signals(scenario, seed, run_hours, max(horizon_h, interval_h), noise)
     submissions = submit_jobs(scenario, fleet, seed, run_hours)
+    if jobs_known:
+        submissions = [Submission(0.0, submission.job) for submission in submissions]
     control_signals = realised.at_step(interval_h)
     if forecaster is not None:
         if not hasattr(controller, "forecaster"):
@@ -196,12 +206,13 @@ def prepare_run(scenario: Scenario, controller: Controller, *, days: float | Non
             used_forecaster.bind_truth(signal, control_signals[signal])
     user_call(controller, "reset()", lambda: controller.reset(scenario, fleet))
     return PreparedRun(scenario, seed, noise, fleet, realised, submissions, control_signals, used_forecaster,
-                       horizon_h, run_hours, whole_steps(run_hours, interval_h), wall_start, began, budget)
+                       horizon_h, run_hours, whole_steps(run_hours, interval_h), wall_start, began, budget,
+                       jobs_known)
 
 
 def finish_run(prepared: PreparedRun, controller: Controller, loop: ClosedLoop, raw: RawRun, loop_s: float, *,
                bound: bool = False, bound_options: SolveOptions | None = None,
-               recorder: ForecastRecorder | None = None) -> RunResult:
+               recorder: ForecastRecorder | None = None, bound_start_minutes: float | None = None) -> RunResult:
     """The second half of :func:`simulate`: frames, KPIs (and the bound) and the manifest; with
     ``recorder`` (the forecasts of the run) also the controller's record."""
     scenario, fleet, seed, noise = prepared.scenario, prepared.fleet, prepared.seed, prepared.noise
@@ -222,7 +233,8 @@ def finish_run(prepared: PreparedRun, controller: Controller, loop: ClosedLoop, 
     if bound:
         from simulator.bound import hindsight_bound
 
-        result = hindsight_bound(scenario, fleet, realised, submissions, run_hours, constants, bound_options)
+        result = hindsight_bound(scenario, fleet, realised, submissions, run_hours, constants, bound_options,
+                                 start_minutes=bound_start_minutes)
         kpis.update(result.summary())
         kpis["regret_usd"] = result.bound_usd - realised_values["benefit_usd"]
         kpis["regret_gap_usd"] = result.bound_usd - result.plan_benefit_usd
@@ -254,6 +266,7 @@ def finish_run(prepared: PreparedRun, controller: Controller, loop: ClosedLoop, 
         "realisation_note": realised.nominal_note,
         "history_hours": realised.run_offset * realised.tick_hours,
         "bound": bool(bound),
+        "jobs_known": prepared.jobs_known,
         "accounting": constants.to_dict(),
         "versions": dict(_versions()),  # a copy: the cached dict is shared
         "wall_start": wall_start.isoformat(),

@@ -50,6 +50,8 @@ class Workload:
             job = self.queue.get(name)
             if job is None:
                 reason: str | None = "not queued"
+            elif now_h + EPS < job.release_h:  # a job known before its release (explain_regret) waits for it
+                reason = f"released at {job.release_h:.2f} h"
             elif not 0 <= int(site) < n_sites:
                 reason = f"no site {site}"
             else:

@@ -25,7 +25,9 @@ from scenarios.io import with_days
 from simulator import make_controller, simulate
 from simulator.accounting import AccountingConstants, span_kpis
 from simulator.bound import plan_from_run, tick_window
+from simulator.cli import main
 from simulator.processes import NoiseParameters, realise_signals, submit_jobs
+from simulator.regret import PARTS, explain_regret
 
 QUIET = [HealthCheck.too_slow]
 
@@ -152,3 +154,32 @@ def test_a_one_day_run_matches_the_first_day_of_a_two_day_run(controller):
     whole = AccountingConstants(**one.manifest["accounting"])
     same = span_kpis(one.ticks, one.routing, one.jobs, one.solver_log, whole, 24.0)
     assert same["benefit_usd"] == pytest.approx(one.kpis["benefit_usd"], rel=1e-12)
+
+
+# --- item 2: the regret breakdown ----------------------------------------------------------------
+
+def test_the_regret_breakdown_telescopes_to_the_total():
+    scenario = load_scenario("paper-day")
+    table = explain_regret(scenario, "mpc", "noisy:sigma_24h=0.3", seed=1)
+    assert list(table["part"].iloc[1:]) == list(PARTS)
+    bound, realised = table["benefit_usd"].iloc[-1], table["benefit_usd"].iloc[0]
+    assert table.attrs["regret_usd"] == pytest.approx(bound - realised)
+    assert table["part_usd"].iloc[1:].sum() == pytest.approx(bound - realised, rel=1e-9)
+    assert table["part_share"].iloc[1:].sum() == pytest.approx(1.0)
+    # the breakdown's bound (jobs may start every 15 min) bounds every run of the sequence
+    assert (table["benefit_usd"].iloc[:-1] <= bound * (1 + 1e-6)).all()
+    # more forecast noise costs more: the same runs from step 1 on, a worse step 0
+    worse = explain_regret(scenario, "mpc", "noisy:sigma_24h=0.6", seed=1)
+    np.testing.assert_allclose(worse["benefit_usd"].iloc[1:], table["benefit_usd"].iloc[1:], rtol=1e-9)
+    assert worse.attrs["regret_usd"] > table.attrs["regret_usd"]
+
+
+def test_explain_is_refused_without_the_bound_or_for_a_heuristic(capsys):
+    assert main(["run", "paper-day", "--explain"]) == 2
+    assert "add --bound" in capsys.readouterr().err
+    assert main(["run", "paper-day", "--controller", "local", "--bound", "--explain"]) == 2
+    assert "needs an MPC controller" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="MPC controller"):
+        explain_regret(load_scenario("paper-day"), "greedy")
+    with pytest.raises(ValueError, match="multiple of the plant tick"):
+        explain_regret(load_scenario("paper-day"), "mpc", fine_control_minutes=7)
