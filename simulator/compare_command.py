@@ -77,7 +77,7 @@ def add_compare_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
                         help="also compare on a scenario variant (repeat for several), e.g. rich:generation_scale=2; "
                              "base stays in unless --no-base")
     parser.add_argument("--no-base", action="store_true", help="with --scenario-variant: leave the base scenario out")
-    parser.add_argument("--bound", action="store_true", help="also solve the perfect-information bound (regret)")
+    parser.add_argument("--bound", action="store_true", help="also solve the hindsight bound (regret)")
     parser.add_argument("--runs", type=Path, metavar="DIR",
                         help="keep the run folders here (a sweep folder; the same command resumes, skipping "
                              "finished runs); default: a temporary folder, removed at the end")

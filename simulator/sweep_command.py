@@ -59,7 +59,7 @@ def add_sweep_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     parser.add_argument("--solver", choices=SOLVER_NAMES)
     add_mpc_arguments(parser, defaults=False)
     parser.add_argument("--bound", action="store_true", default=None,
-                        help="also solve each run's perfect-information bound (regret_usd)")
+                        help="also solve each run's hindsight bound (regret_usd)")
     parser.add_argument("--workers", type=non_negative_int, default=2,
                         help="worker processes (default 2; 0 = one after the other in this process)")
     parser.add_argument("--dask", metavar="local|tcp://HOST:PORT",

@@ -14,7 +14,7 @@ A grid file::
     seeds = "1-3"                    # or [1, 2, 3]
     days = 1
     budget_scale = "pro-rata"        # what days does to the carbon budget: "pro-rata" (default) or "none"
-    bound = true                     # also solve the perfect-information bound: regret_usd
+    bound = true                     # also solve the hindsight bound (dual bound): regret_usd
     [variants]                       # default: one variant "base" without overrides
     base = {}
     rich = { generation_scale = 2.0, carbon = { price_usd_per_tco2 = 60.0 } }
