@@ -70,11 +70,13 @@ def exact_windows(draw):
     return w.with_changes(jobs=jobs, ends_run=draw(st.booleans()))
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=QUIET)
-@given(exact_windows())
-def test_exact_durations_give_one_optimum_in_both_formulations_and_the_ledger_values_it(w):
-    tight = solve_window(w, ModelOptions(), TIGHT)
-    straight = solve_window(w, ModelOptions(formulation="straightforward"), TIGHT)
+@settings(max_examples=60, deadline=None, suppress_health_check=QUIET)
+@given(exact_windows(), st.sampled_from([1, 2, 3]))
+def test_exact_durations_give_one_optimum_in_both_formulations_and_the_ledger_values_it(w, every):
+    """Also with starts only every ``every`` steps (the bound on the tick grid: control instants)."""
+    tight = solve_window(w, ModelOptions(start_every=every), TIGHT)
+    straight = solve_window(w, ModelOptions(formulation="straightforward", start_every=every), TIGHT)
+    assert (tight.plan.start_step % every == 0).all()
     assert -tight.result.objective == pytest.approx(-straight.result.objective, rel=1e-5, abs=1e-3)
     for solved in (tight, straight):
         assert solved.kpis["benefit_usd"] == pytest.approx(-solved.result.objective, rel=1e-6, abs=1e-3)
