@@ -150,7 +150,11 @@ def define_job_running(m: LinearModel, w: WindowInputs, o: ModelOptions, ix: Mod
     Tight: a running indicator per (j, s, t) inside the job's possible run, defined by the
     running sum  on[j,s,t] = on[j,s,t-1] + x[j,s,t] - x[j,s,t-d_j]  (on before the first start = 0).
     It is the same polytope as summing the starts that cover t, but each start appears in two
-    rows instead of d_j rows of every family: about 5x fewer non-zeros on a 15-min grid.
+    rows instead of d_j rows of every family: about 5x fewer non-zeros on a 15-min grid. With exact
+    durations (``JobBatch.last_step_share``) the running sum covers the whole steps and the start
+    enters its last, partial step directly with the share run (all coefficients positive: a first
+    version with a -(1 - share) correction on the running indicator met a HiGHS 1.16 presolve that
+    returned a wrong optimum and dual bound).
     Straightforward (and on variable-resolution grids): the starts themselves,
     ``cover(j,s,tau -> t) = 1`` for tau <= t < tau + d_j, or the share of a coarse step the run fills.
     """
@@ -161,15 +165,24 @@ def define_job_running(m: LinearModel, w: WindowInputs, o: ModelOptions, ix: Mod
         ix.train_col, ix.train_site, ix.train_step = x[position], ix.start_site[position], step
         ix.train_job, ix.train_share = ix.start_job[position], share
         return
+    # exact durations: a start covers ``full`` whole steps by the running sum, then runs ``part`` of
+    # the next step (a direct term x * part; every coefficient stays positive)
+    shares = w.jobs.last_step_share
+    part = np.zeros(len(ix.start_job)) if shares is None else shares[ix.start_job]
+    part = np.where(part < 1.0, part, 0.0)
+    full = duration - (part > 0)
+    keep = full > 0
+    start_job, start_site, start_step, xs, full_kept = (
+        ix.start_job[keep], ix.start_site[keep], ix.start_step[keep], x[keep], full[keep])
     # starts are grouped per (job, site) in increasing step order (see define_job_starts)
-    pair_key = ix.start_job * w.fleet.n_sites + ix.start_site
+    pair_key = start_job * w.fleet.n_sites + start_site
     first_of_pair = np.r_[True, pair_key[1:] != pair_key[:-1]] if len(pair_key) else np.zeros(0, bool)
     pair_first = np.flatnonzero(first_of_pair)
     pair_count = np.diff(np.r_[pair_first, len(pair_key)])
-    pair_job, pair_site = ix.start_job[pair_first], ix.start_site[pair_first]
-    pair_start = ix.start_step[pair_first]
-    pair_d = w.jobs.duration_steps[pair_job]
-    pair_last_start = ix.start_step[pair_first + pair_count - 1]  # starts need not be consecutive
+    pair_job, pair_site = start_job[pair_first], start_site[pair_first]
+    pair_start = start_step[pair_first]
+    pair_d = full_kept[pair_first]
+    pair_last_start = start_step[pair_first + pair_count - 1]  # starts need not be consecutive
     pair_last = np.minimum(pair_last_start + pair_d - 1, T - 1)
     pair_length = pair_last - pair_start + 1
     pair_of_on, on_step = _expand_ranges(pair_start, pair_length)
@@ -181,22 +194,17 @@ def define_job_running(m: LinearModel, w: WindowInputs, o: ModelOptions, ix: Mod
     # x[t] enters row t; x[t] leaves row t + d
     start_pair = np.cumsum(first_of_pair) - 1
     first_on_of_pair = np.r_[0, np.cumsum(pair_length)[:-1]]
-    enter_row = first_on_of_pair[start_pair] + (ix.start_step - pair_start[start_pair])
-    m.add_coefficients(rows[enter_row], x, -1.0)
-    leave_offset = ix.start_step + duration - pair_start[start_pair]
+    enter_row = first_on_of_pair[start_pair] + (start_step - pair_start[start_pair])
+    m.add_coefficients(rows[enter_row], xs, -1.0)
+    leave_offset = start_step + full_kept - pair_start[start_pair]
     leaves = leave_offset < pair_length[start_pair]
-    m.add_coefficients(rows[first_on_of_pair[start_pair][leaves] + leave_offset[leaves]], x[leaves], 1.0)
-    ix.train_col, ix.train_site, ix.train_step = on, pair_site[pair_of_on], on_step
-    ix.train_job, ix.train_share = pair_job[pair_of_on], np.ones(len(on))
-    last_share = w.jobs.last_step_share
-    if last_share is not None:  # a start's last step is run only in part: x enters that step at -(1 - share)
-        last_step = ix.start_step + duration - 1
-        partial = (last_step < T) & (last_share[ix.start_job] < 1.0)
-        ix.train_col = np.r_[ix.train_col, x[partial]]
-        ix.train_site = np.r_[ix.train_site, ix.start_site[partial]]
-        ix.train_step = np.r_[ix.train_step, last_step[partial]]
-        ix.train_job = np.r_[ix.train_job, ix.start_job[partial]]
-        ix.train_share = np.r_[ix.train_share, last_share[ix.start_job[partial]] - 1.0]
+    m.add_coefficients(rows[first_on_of_pair[start_pair][leaves] + leave_offset[leaves]], xs[leaves], 1.0)
+    partial = (part > 0) & (ix.start_step + full < T)
+    ix.train_col = np.r_[on, x[partial]]
+    ix.train_site = np.r_[pair_site[pair_of_on], ix.start_site[partial]]
+    ix.train_step = np.r_[on_step, (ix.start_step + full)[partial]]
+    ix.train_job = np.r_[pair_job[pair_of_on], ix.start_job[partial]]
+    ix.train_share = np.r_[np.ones(len(on)), part[partial]]
 
 
 def define_routes(m: LinearModel, w: WindowInputs, o: ModelOptions, ix: ModelIndex) -> np.ndarray:
