@@ -73,9 +73,9 @@ class ModelOptions:
     # jobs may start only at base steps that are multiples of this (the plant starts jobs only at
     # control instants; the hindsight bound on the tick grid uses ticks per control interval)
     start_every: int = 1
-    # the hindsight bound's relaxation: no exclusivity binaries and the generator's commitment
-    # continuous in [0, 1] (within a tick the plant may charge in one phase and discharge in the
-    # next, or run its generator for part of the tick; their tick means need not meet the binaries)
+    # the hindsight bound's relaxation: exclusivity and commitment variables continuous in [0, 1]
+    # (their convex hull; within a tick the plant may charge in one phase and discharge in the
+    # next, or run its generator for part of the tick, and such tick means lie in the hull only)
     relax_modes: bool = False
 
 
@@ -288,9 +288,8 @@ def exclusivity_needs(w: WindowInputs, o: ModelOptions) -> tuple[np.ndarray, np.
     """
     fleet = w.fleet
     S, T = fleet.n_sites, w.n_steps
-    if o.relax_modes:
-        reason = "relaxed (hindsight bound): tick means of the plant's flows need not meet it"
-        return np.zeros((S, T), bool), np.zeros((S, T), bool), {"Grid-mode": reason, "Battery-mode": reason}
+    if o.relax_modes:  # kept everywhere, as continuous z (define_grid, define_batteries): the convex hull
+        return np.ones((S, T), bool), np.ones((S, T), bool), {}
     if o.exclusivity == "always" or o.formulation == "straightforward":
         return np.ones((S, T), bool), np.ones((S, T), bool), {}
     # 1e-9 USD/MWh: prices equal up to the rounding of series averaging give no arbitrage worth a binary
@@ -314,13 +313,16 @@ def exclusivity_needs(w: WindowInputs, o: ModelOptions) -> tuple[np.ndarray, np.
 
 
 def _define_exclusive_flows(
-    m: LinearModel, name: str, first: tuple[str, np.ndarray, np.ndarray], second: tuple[str, np.ndarray, np.ndarray]
+    m: LinearModel, name: str, first: tuple[str, np.ndarray, np.ndarray], second: tuple[str, np.ndarray, np.ndarray],
+    integer: bool = True,
 ) -> np.ndarray:
     """One mode binary z per given pair of flow columns:  a <= L_a z,  b <= L_b (1 - z).
 
-    ``first`` and ``second`` are (label, columns, limits), one entry per binary."""
+    ``first`` and ``second`` are (label, columns, limits), one entry per binary. ``integer=False``
+    keeps z continuous: the convex hull a / L_a + b / L_b <= 1, which the tick means of flows that
+    alternate within a tick still satisfy (the hindsight bound's ``relax_modes``)."""
     (first_label, first_cols, first_limit), (second_label, second_cols, second_limit) = first, second
-    z = m.add_variables(name, (len(first_cols),), 0.0, 1.0, integer=True)
+    z = m.add_variables(name, (len(first_cols),), 0.0, 1.0, integer=integer)
     if len(z):
         rows = m.add_constraints(f"{name}-{first_label}", (len(z),), upper=0.0)
         m.add_coefficients(rows, first_cols, 1.0)
@@ -355,13 +357,16 @@ def define_grid(
                           cost=(w.import_price_usd_per_mwh + w.carbon_price_usd_per_tco2 * w.carbon_t_per_mwh) * dt)
     export_sites = np.flatnonzero(fleet.export_limit_mw > 0) if o.export else np.zeros(0, np.int64)
     ix.export_sites = export_sites
-    exp = m.add_variables("Grid-export", (len(export_sites), T), 0.0, fleet.export_limit_mw[export_sites][:, None],
+    export_limit = np.broadcast_to(fleet.export_limit_mw[export_sites][:, None], (len(export_sites), T))
+    if o.relax_modes:  # the hindsight bound: the plant exports only at a non-negative price (Grid.export_cap_mw)
+        export_limit = np.where(w.export_price_usd_per_mwh[export_sites] >= 0.0, export_limit, 0.0)
+    exp = m.add_variables("Grid-export", (len(export_sites), T), 0.0, export_limit,
                           cost=-w.export_price_usd_per_mwh[export_sites] * dt)
     grid_pairs = np.argwhere(grid_needed[export_sites]) if len(export_sites) else np.zeros((0, 2), np.int64)
     e_row, t = grid_pairs[:, 0], grid_pairs[:, 1]
     site = export_sites[e_row]
     z = _define_exclusive_flows(m, "Grid-mode", ("import", imp[site, t], import_limit[site]),
-                                ("export", exp[e_row, t], fleet.export_limit_mw[site]))
+                                ("export", exp[e_row, t], fleet.export_limit_mw[site]), integer=not o.relax_modes)
     ix.kept_binaries["Grid-mode"] = len(z)
     if len(grid_pairs) == 0:
         ix.dropped_binaries["Grid-mode"] = dropped_reason
@@ -408,7 +413,8 @@ def define_batteries(
     b, t = battery_pairs[:, 0], battery_pairs[:, 1]
     site = battery_sites[b]
     u = _define_exclusive_flows(m, "Battery-mode", ("charge", ch[b, t], fleet.battery_charge_mw[site]),
-                                ("discharge", dis[b, t], fleet.battery_discharge_mw[site]))
+                                ("discharge", dis[b, t], fleet.battery_discharge_mw[site]),
+                                integer=not o.relax_modes)
     ix.kept_binaries["Battery-mode"] = len(u)
     if len(battery_pairs) == 0:
         ix.dropped_binaries["Battery-mode"] = dropped_reason

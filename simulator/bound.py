@@ -13,8 +13,10 @@ valued by the same ledger (:mod:`optimizer.ledger`) as the run, so no controller
   (``JobBatch.last_step_share``), as the plant's phase-weighted tick records have it;
 * within a tick the plant may charge in one phase and discharge in the next, import and export
   in different phases, or run a generator for part of the tick, so the tick means of its flows
-  need not satisfy the exclusivity binaries or an on/off commitment: the bound drops the mode
-  binaries and makes the commitment continuous (a relaxation, ``ModelOptions.relax_modes``);
+  need not satisfy the exclusivity binaries or an on/off commitment, only their convex hull
+  (e.g. ``import / L_imp + export / L_exp <= 1``): the bound keeps the mode and commitment
+  variables continuous in [0, 1] (a relaxation, ``ModelOptions.relax_modes``); like the plant,
+  it exports only at a non-negative export price;
 * the run's end follows the ledger's convention (jobs running at the end earn their reward pro
   rata) and the battery's terminal value is the run's (:class:`simulator.accounting.AccountingConstants`).
 

@@ -2,7 +2,7 @@
 
 At a negative import price (net of carbon) an economical plan imports and curtails renewables;
 the plant's "renewables first" rule alone would use the renewables and import nothing. With
-perfect forecasts and no noise the realised run must then match the perfect-information bound.
+perfect forecasts and no noise the realised run must then match the hindsight bound.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def test_at_a_negative_price_the_plant_imports_and_curtails_as_the_plan_says():
     assert (site_arrays(result, "renewable_used_mw")[:, 0][pv_hours] > 0).all()
     # perfect forecasts, no noise, hour-constant signals: the plant realises the bound's plan
     # (before the fix: regret 576 USD, the PV used instead of paid imports)
-    assert result.kpis["regret_usd"] == pytest.approx(0.0, abs=1e-6 * abs(result.kpis["bound_benefit_usd"]))
+    assert result.kpis["regret_usd"] == pytest.approx(0.0, abs=1e-6 * abs(result.kpis["hindsight_bound_usd"]))
 
 
 def test_a_carbon_price_that_outweighs_the_negative_price_keeps_renewables_first():
