@@ -21,7 +21,7 @@ Definitions (``dt`` = the plant tick in hours, sums over ticks):
   (fuel x output x dt + no-load cost x hours on), ``battery_degradation_usd``
   (cost per MWh x (charge + discharge) x dt), ``carbon_cost_usd`` = carbon price x emissions,
   ``inference_value_usd`` / ``unserved_penalty_usd`` (value / penalty per request x requests),
-  ``job_reward_usd`` (jobs completed or running at the end, at the site they ran);
+  ``job_reward_usd`` (jobs completed, or running at the end pro rata, at the site they ran);
 * emissions: ``emissions_tco2`` = ``emissions_import_tco2`` (intensity x import x dt) +
   ``emissions_generator_tco2`` (emission factor x output x dt);
 * renewables: ``renewable_available_mwh``, ``renewable_used_mwh``,
@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from optimizer.ledger import reward_share
 from optimizer.model import SECONDS_PER_HOUR
 
 #: KPIs whose site rows (and class rows, where present) add up to the fleet row
@@ -167,7 +168,10 @@ def kpis_by(ticks: pd.DataFrame, routing: pd.DataFrame, jobs: pd.DataFrame,
     reward = jobs["value_usd"].to_numpy(dtype=float) if len(jobs) else np.zeros(0)
     earned = np.isin(status, ("completed", "late", "running"))
     placed = pd.Series(job_site)
-    frame["job_reward_usd"] = _per(placed, np.where(earned, reward, 0.0), sites)
+    # the ledger's run-end convention: a job running at the end earns its reward pro rata
+    share = (reward_share(jobs["start_h"].to_numpy(dtype=float), jobs["duration_h"].to_numpy(dtype=float),
+                          float(c.get("run_hours", np.inf))) if len(jobs) else np.zeros(0))
+    frame["job_reward_usd"] = _per(placed, np.where(earned, reward * np.nan_to_num(share), 0.0), sites)
     frame["jobs_started"] = _per(placed, np.isin(status, ("completed", "late", "running")).astype(float), sites)
     frame["jobs_completed"] = _per(placed, (status == "completed").astype(float), sites)
     frame["jobs_late"] = _per(placed, (status == "late").astype(float), sites)
