@@ -407,9 +407,13 @@ def run_run(args: argparse.Namespace) -> int:
     if args.out is not None:
         folder = result.save(args.out, force=args.force,
                              extras=lambda temporary: plot_dispatch(result, temporary / "dispatch.png"))
-        record = "" if args.no_record_plans else ", vintages, planned, signals"
-        print(f"wrote {folder}/ (ticks, routing, jobs, solver_log, events, kpis_by{record} .parquet; kpis_by.csv, "
-              f"kpis.json, manifest.json, dispatch.png; `aidc show {folder}` shows it)")
+        from simulator.results import FRAMES, OPTIONAL_FRAMES
+
+        frames = [name for name in (*FRAMES, *OPTIONAL_FRAMES) if (folder / f"{name}.parquet").is_file()]
+        others = [name for name in ("kpis_by.csv", "kpis.json", "manifest.json", "dispatch.png")
+                  if (folder / name).is_file()]
+        print(f"wrote {folder}/ ({', '.join(frames)} .parquet; {', '.join(others)}; "
+              f"`aidc show {folder}` shows it)")
     return 0
 
 

@@ -44,6 +44,54 @@ FRAMES = ("ticks", "routing", "jobs", "solver_log", "events")
 #: frames written when present and read back when their file exists (older results lack them)
 OPTIONAL_FRAMES = ("kpis_by", "vintages", "planned", "signals")
 
+#: keys every manifest written by :func:`simulator.run.run_closed_loop` holds
+MANIFEST_KEYS = frozenset({"scenario", "controller_name", "seed"})
+
+
+class ResultFolderError(ValueError):
+    """A result folder that cannot be read; ``str()`` is ``FOLDER: what is wrong (FILE)``.
+
+    Attributes ``folder`` (Path), ``file`` (name inside it) and ``reason`` (text).
+    """
+
+    def __init__(self, folder: Path, file: str, reason: str) -> None:
+        super().__init__(f"{folder}: {reason} ({file})")
+        self.folder, self.file, self.reason = folder, file, reason
+
+
+def _read_frame(folder: Path, name: str) -> pd.DataFrame:
+    """``folder/name.parquet``; :class:`ResultFolderError` when missing or unreadable."""
+    return read_parquet_checked(folder, f"{name}.parquet", "incomplete result: the file is missing")
+
+
+def read_parquet_checked(folder: Path, file: str, missing: str) -> pd.DataFrame:
+    """``folder/file`` as a frame; :class:`ResultFolderError` with ``missing`` when the file is absent,
+    or with pyarrow's reason when it is not a readable Parquet file."""
+    path = folder / file
+    if not path.is_file():
+        raise ResultFolderError(folder, file, missing)
+    try:
+        return pd.read_parquet(path)
+    except Exception as error:  # pyarrow raises several types (ArrowInvalid, OSError, ...)
+        raise ResultFolderError(folder, file, f"cannot read the file, not a valid Parquet file "
+                                f"({_first_line(error)})") from error
+
+
+def _read_json(folder: Path, file: str) -> Any:
+    path = folder / file
+    if not path.is_file():
+        raise ResultFolderError(folder, file, "incomplete result: the file is missing")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ResultFolderError(folder, file, f"damaged result: not valid JSON ({_first_line(error)})") from error
+    except OSError as error:
+        raise ResultFolderError(folder, file, f"cannot read the file ({error.strerror or error})") from error
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
 
 
 def replaceable_result_folder(folder: Path) -> bool:
@@ -120,17 +168,32 @@ class RunResult:
 
     @staticmethod
     def load(folder: str | Path) -> RunResult:
-        """Read a folder written by :meth:`save`."""
+        """Read a folder written by :meth:`save`.
+
+        Raises :class:`ResultFolderError` (a ``ValueError``) naming the file and what is wrong when
+        the folder is not an aidc result, is incomplete (a frame or JSON file missing) or holds a
+        file that cannot be read (damaged Parquet, invalid JSON, a manifest that is not aidc's).
+        """
         folder = Path(folder)
         if not (folder / "manifest.json").is_file():
             raise FileNotFoundError(f"{folder}: not a result folder (no manifest.json)")
-        frames = {name: pd.read_parquet(folder / f"{name}.parquet") for name in FRAMES}
-        frames.update({name: pd.read_parquet(folder / f"{name}.parquet") for name in OPTIONAL_FRAMES
+        manifest = _read_json(folder, "manifest.json")
+        if not isinstance(manifest, dict) or not manifest.keys() >= MANIFEST_KEYS:
+            raise ResultFolderError(folder, "manifest.json", "not an aidc result: the manifest is not an aidc "
+                                    f"manifest (a JSON object with {', '.join(sorted(MANIFEST_KEYS))})")
+        frames = {name: _read_frame(folder, name) for name in FRAMES}
+        frames.update({name: _read_frame(folder, name) for name in OPTIONAL_FRAMES
                        if (folder / f"{name}.parquet").is_file()})
+        raw_kpis = _read_json(folder, "kpis.json")
+        if not isinstance(raw_kpis, dict):
+            raise ResultFolderError(folder, "kpis.json", "damaged result: the KPIs are not a JSON object")
         kpis = {key: float("nan") if value is None else value  # null: a KPI that does not apply
-                for key, value in json.loads((folder / "kpis.json").read_text(encoding="utf-8")).items()}
-        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-        return RunResult(**frames, kpis=kpis, manifest=manifest)
+                for key, value in raw_kpis.items()}
+        try:
+            return RunResult(**frames, kpis=kpis, manifest=manifest)
+        except (KeyError, ValueError, TypeError) as error:  # frames that do not fit together
+            raise ResultFolderError(folder, "ticks.parquet", f"damaged result: the frames do not fit the "
+                                    f"manifest ({type(error).__name__}: {error})") from error
 
     def kpi_table(self, keys: tuple[str, ...] | None = None) -> pd.Series:
         """The KPIs as a labelled Series (all, or ``keys`` in that order)."""

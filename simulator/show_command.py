@@ -38,17 +38,22 @@ def add_show_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
                     "plots written into the folder, and the frames as CSV.",
     )
     parser.add_argument("folder", type=Path, metavar="RESULT_DIR", help="a run folder or a sweep folder")
-    parser.add_argument("--by", choices=("site", "class"), help="KPIs per site or per inference class, with the fleet")
+    parser.add_argument("--by", choices=("site", "class"), action="append",
+                        help="KPIs per site or per inference class, with the fleet (once)")
     parser.add_argument("--plot", action="append", choices=PLOTS, metavar="KIND",
                         help=f"write a plot into RESULT_DIR (repeatable): {', '.join(PLOTS)}; an existing file "
                              "is kept and the plot takes the next free name (KIND-2.png) unless --force")
     from simulator.commands import positive_number
 
-    parser.add_argument("--lead-hours", type=positive_number, default=6.0,
-                        help="lead time of the forecast plot, hours (default 6; a multiple of the control interval)")
+    parser.add_argument("--lead-hours", type=positive_number, default=None,
+                        help="lead time of the forecast plot, hours (default 6; a multiple of the control interval; "
+                             "only with --plot forecast)")
+    parser.add_argument("--plot-dir", type=Path, metavar="DIR",
+                        help="write the plots into DIR (created if needed) instead of RESULT_DIR")
     parser.add_argument("--csv", action="store_true",
-                        help="write every frame as CSV into RESULT_DIR/csv/ (refused if it exists, unless --force)")
-    parser.add_argument("--force", action="store_true", help="replace existing plots and csv/")
+                        help="write every frame as CSV into RESULT_DIR/csv/ (refused if it exists, unless --force; "
+                             "--force replaces only the CSV files aidc writes and keeps any other file there)")
+    parser.add_argument("--force", action="store_true", help="replace existing plots and aidc's CSV files")
     return parser
 
 
@@ -59,6 +64,7 @@ def run_show(args: argparse.Namespace) -> int:
         raise FileNotFoundError(2, "No such file or directory", str(folder))
     if not folder.is_dir():
         raise NotADirectoryError(20, "Not a directory (give a result folder)", str(folder))
+    _check_options(args)
     if (folder / "manifest.json").is_file():
         return _show_run(folder, args)
     if (folder / "runs.parquet").is_file():
@@ -70,11 +76,14 @@ def _show_sweep(folder: Path, args: argparse.Namespace) -> int:
     if args.by or args.plot or args.csv:
         raise _user_error(f"{folder}: a sweep folder; --by, --plot and --csv work on one run folder "
                           f"(one of {folder / 'runs'}/*)")
-    import pandas as pd
 
+    from simulator.results import ResultFolderError, read_parquet_checked
     from simulator.sweep_command import summary_table
 
-    runs = pd.read_parquet(folder / "runs.parquet")
+    try:
+        runs = read_parquet_checked(folder, "runs.parquet", "incomplete sweep: the file is missing")
+    except ResultFolderError as error:
+        raise _user_error(str(error)) from None
     scenario = runs["scenario"].iloc[0] if "scenario" in runs.columns and len(runs) else "?"
     print(f"{folder}: sweep of {scenario}, {len(runs)} runs; mean ± std over seeds")
     if len(runs):
@@ -83,38 +92,63 @@ def _show_sweep(folder: Path, args: argparse.Namespace) -> int:
 
 
 def _show_run(folder: Path, args: argparse.Namespace) -> int:
-    from simulator.results import RunResult
+    from simulator.results import ResultFolderError, RunResult
 
     if args.csv:
-        target = folder / "csv"
-        if target.exists() and not args.force:
-            raise FileExistsError(f"{target}: exists; use --force to replace it")
+        _check_csv_target(folder / "csv", args.force)
+    plot_dir: Path = args.plot_dir or folder
+    if args.plot and plot_dir.exists() and not plot_dir.is_dir():
+        raise _user_error(f"--plot-dir {plot_dir}: exists and is not a folder")
     try:
         result = RunResult.load(folder)
-    except (ValueError, KeyError, OSError) as error:
-        if isinstance(error, OSError):
-            raise
-        raise _user_error(f"{folder}: cannot read the result: {error}") from None
+    except ResultFolderError as error:
+        raise _user_error(str(error)) from None
+    except Exception as error:  # any other load failure is a damaged folder, never a traceback
+        raise _user_error(f"{folder}: cannot read the result ({type(error).__name__}: "
+                          f"{str(error).strip().splitlines()[0] if str(error).strip() else '-'})") from None
+    lead_h = 6.0 if args.lead_hours is None else args.lead_hours
     if args.plot and "forecast" in args.plot:
-        _check_forecast_record(result, args.lead_hours)
+        _check_forecast_record(result, lead_h, folder)
     print(manifest_summary(result, folder))
     if args.by:  # the fleet column holds the totals
         from simulator.kpis_by_site import by_table
 
         if result.kpis_by is None:
             raise _user_error(f"{folder}: this result has no per-site KPIs (no accounting constants in its manifest)")
-        print(by_table(result.kpis_by, args.by))
+        print(by_table(result.kpis_by, args.by[0]))
     else:
         from simulator.commands import format_kpis
 
         print(format_kpis(result.kpis))
+    if args.plot:
+        plot_dir.mkdir(parents=True, exist_ok=True)
     for kind in args.plot or ():
-        path = _free_name(folder, kind, args.force)
-        _plot(result, kind, path, args.lead_hours)
+        path = _free_name(plot_dir, kind, args.force)
+        _plot(result, kind, path, lead_h)
         print(f"wrote {path}")
     if args.csv:
         print(f"wrote {export_csv(result, folder / 'csv')}/ (one CSV per frame)")
     return 0
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    """Options that do not go together, refused before any work."""
+    if args.by and len(args.by) > 1:
+        raise _user_error(f"--by given {len(args.by)} times ({', '.join(args.by)}): give it once")
+    if args.lead_hours is not None and "forecast" not in (args.plot or ()):
+        raise _user_error("--lead-hours applies only to --plot forecast")
+    if args.plot_dir is not None and not args.plot:
+        raise _user_error("--plot-dir applies only to --plot")
+
+
+def _check_csv_target(target: Path, force: bool) -> None:
+    """Refuse an existing ``csv/`` without ``force``; with it, refuse anything but a folder."""
+    if not target.exists() and not target.is_symlink():
+        return
+    if not force:
+        raise FileExistsError(f"{target}: exists; use --force to replace the CSV files aidc writes there")
+    if not target.is_dir():
+        raise _user_error(f"{target}: exists and is not a folder; --force replaces only CSV files inside a csv/ folder")
 
 
 def manifest_summary(result: RunResult, folder: Path | None = None) -> str:
@@ -125,7 +159,7 @@ def manifest_summary(result: RunResult, folder: Path | None = None) -> str:
     lines = [
         f"{folder or 'result'}: {m.get('scenario')} | controller {m.get('controller_name')} | "
         f"forecast {m.get('forecaster') or '-'} | seed {m.get('seed')}",
-        f"  run        {m.get('days'):g} days from {m.get('start')}, plant tick {m.get('plant_tick_minutes'):g} min, "
+        f"  run        {_days(m.get('days'))} from {m.get('start')}, plant tick {m.get('plant_tick_minutes'):g} min, "
         f"control every {m.get('control_interval_minutes'):g} min, horizon {m.get('horizon_hours'):g} h",
         f"  solver     {m.get('solver') or '-'}; noise {_noise(m.get('noise'))}; "
         f"bound {'yes' if m.get('bound') else 'no'}",
@@ -137,6 +171,12 @@ def manifest_summary(result: RunResult, folder: Path | None = None) -> str:
         f"  scenario   sha256 {str(m.get('scenario_sha256', '?'))[:16]}...",
     ]
     return "\n".join(lines)
+
+
+def _days(days: object) -> str:
+    if not isinstance(days, int | float):
+        return f"{days} days"
+    return f"{days:g} day" if days == 1 else f"{days:g} days"
 
 
 def _noise(noise: object) -> str:
@@ -155,16 +195,34 @@ def _free_name(folder: Path, kind: str, force: bool) -> Path:
     return folder / f"{kind}-{number}.png"
 
 
-def _check_forecast_record(result: RunResult, lead_h: float) -> None:
+def _check_forecast_record(result: RunResult, lead_h: float, folder: Path) -> None:
+    """Refuse ``--plot forecast`` on a result without the record, saying why in this case."""
     vintages = result.vintages
     if vintages is None or not len(vintages):
-        why = ("the run was made with --no-record-plans" if result.manifest.get("record_plans") is False
-               else "the controller used no forecasts (a heuristic), or the result predates the record")
-        raise _user_error(f"--plot forecast: this result holds no forecasts: {why}")
+        raise _user_error(f"--plot forecast: {folder}: {no_forecasts_reason(result.manifest, folder)}")
+    if result.signals is None or not len(result.signals):
+        raise _user_error(f"{folder}: incomplete result: the realised signals are missing (signals.parquet)")
     leads = vintages["lead_h"].unique()
     if not (abs(leads - lead_h) < 1e-6).any():
         raise _user_error(f"--lead-hours {lead_h:g}: the recorded forecasts have leads "
                           f"{leads.min():g} to {leads.max():g} h in steps of the control interval")
+
+
+def no_forecasts_reason(manifest: dict[str, Any], folder: Path) -> str:
+    """Why a result folder holds no forecast vintages, true to the case (one phrase)."""
+    from simulator.sweep import RUN_MARKER
+
+    recorded = manifest.get("record_plans")
+    if recorded is None:
+        return "no forecasts recorded: the result predates the forecast record"
+    if recorded is False and (folder / RUN_MARKER).is_file():
+        return ("no forecasts recorded: runs of `aidc sweep` and `aidc compare --runs` do not record forecasts "
+                "or plans; repeat this run alone with `aidc run ... --out DIR` to record them")
+    if recorded is False:
+        return "no forecasts recorded: the run was made with --no-record-plans"
+    if not manifest.get("forecaster"):
+        return f"no forecasts recorded: the controller {manifest.get('controller_name')} uses no forecasts"
+    return "incomplete result: the recorded forecasts are missing (vintages.parquet)"
 
 
 def _plot(result: RunResult, kind: str, path: Path, lead_h: float) -> None:
@@ -179,20 +237,24 @@ def _plot(result: RunResult, kind: str, path: Path, lead_h: float) -> None:
 
 
 def export_csv(result: RunResult, target: Path) -> Path:
-    """Every frame of ``result`` as ``target/<frame>.csv`` (times in ISO 8601 with their UTC offset)."""
-    import shutil
+    """Every frame of ``result`` as ``target/<frame>.csv`` (times in ISO 8601 with their UTC offset).
+
+    Only the files ``<frame>.csv`` are written, each atomically (a temporary file, then a rename);
+    any other file in ``target`` is left as it is.
+    """
+    import os
 
     from simulator.results import FRAMES, OPTIONAL_FRAMES
 
-    staging = target.parent / f".{target.name}.tmp"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
+    target.mkdir(parents=True, exist_ok=True)
     for name in (*FRAMES, *OPTIONAL_FRAMES):
         frame = getattr(result, name)
         if frame is not None:
-            frame.to_csv(staging / f"{name}.csv", index=False)
-    if target.exists():
-        shutil.rmtree(target)
-    staging.rename(target)
+            temporary = target / f".{name}.csv.tmp"
+            try:
+                frame.to_csv(temporary, index=False)
+                os.replace(temporary, target / f"{name}.csv")
+            finally:
+                temporary.unlink(missing_ok=True)
     sys.stdout.flush()
     return target
