@@ -304,14 +304,22 @@ def _seed_counts(counts: list[int]) -> str:
     return f"n = {low} run{'s' if low != 1 else ''} per point" if low == high else f"n = {low}–{high} runs per point"
 
 
+#: hatching of the hue levels (forecasts) in :func:`plot_comparison`, the colour being the controller's
+HUE_HATCHES = ("", "//", "..", "xx", "\\\\", "++")
+#: names of the line styles, written into legend labels (a legend handle may not show the style)
+STYLE_NAMES = {"-": "solid", "--": "dashed", "-.": "dash-dot", ":": "dotted"}
+
+
 def plot_comparison(runs: pd.DataFrame, kpi: str = "benefit_usd", by: str = "controller", hue: str | None = "forecast",
                     path: str | Path | None = None, dpi: int = 110, ax: Axes | None = None) -> Figure:
     """Bars of ``kpi``'s mean over seeds per ``by`` (grouped by ``hue`` when the table has it),
     error bars one standard deviation (ddof 1). ``runs``: one row per run (a sweep's runs
     table, the CSV of ``aidc compare --out``). When the table holds several scenario variants,
     each (variant, ``by``) pair is its own group, labelled with the variant: variants are never
-    pooled. Without ``hue`` the bars take the colour of their controller. Returns the figure;
-    saves it when ``path``."""
+    pooled. With ``by="controller"`` every bar takes the colour of its controller
+    (:data:`CONTROLLER_COLOURS`, as in every other plot) and the ``hue`` levels (the forecast) are
+    told apart by hatching; otherwise the hue levels take the colours C0, C1, ... Returns the
+    figure; saves it when ``path``."""
     frame = runs
     if kpi not in frame.columns:
         raise ValueError(f"no column {kpi!r} in the runs table")
@@ -347,22 +355,31 @@ def plot_comparison(runs: pd.DataFrame, kpi: str = "benefit_usd", by: str = "con
         axis, figure = ax, _figure_of(ax)
     owners = [str(frame.loc[frame[group_column] == group, by].iloc[0]) for group in groups]
     colours = controller_colours(list(dict.fromkeys(owners))) if by == "controller" else {}
+    from matplotlib.patches import Patch
+
+    hue_handles = []
     for h, level in enumerate(hues):
         mine = [bar for bar in bars if bar[2] == h]
         if not mine:
             continue
-        if level is None:
+        hatch = HUE_HATCHES[h % len(HUE_HATCHES)] if colours and level is not None else None
+        if colours or level is None:
             bar_colours = [colours.get(owners[b[0]], f"C{b[0] % 10}") for b in mine]
         else:
             bar_colours = [f"C{h % 10}"] * len(mine)
         axis.bar([b[1] for b in mine], [b[3] for b in mine], width=[0.95 * b[5] for b in mine],
-                 yerr=[b[4] for b in mine], capsize=3, color=bar_colours,
-                 label=None if level is None else str(level))
+                 yerr=[b[4] for b in mine], capsize=3, color=bar_colours, hatch=hatch,
+                 edgecolor="black" if hatch is not None else None, linewidth=0.6 if hatch is not None else None,
+                 label=None if level is None or colours else str(level))
+        if hatch is not None:
+            hue_handles.append(Patch(facecolor="white", edgecolor="black", hatch=hatch, label=str(level)))
     axis.set_xticks(range(len(groups)), [str(g) for g in groups], rotation=15 if len(groups) > 4 else 0)
     axis.set_xlabel(by if not several else f"{by} (scenario variant)")
     axis.set_ylabel(kpi_label(kpi))
     axis.axhline(0.0, color="black", lw=0.5)
-    if hues != [None]:
+    if hue_handles:
+        axis.legend(handles=hue_handles, title=f"{hue} (hatching; colour = controller)", fontsize=8, title_fontsize=8)
+    elif hues != [None]:
         axis.legend(title=hue, fontsize=8, title_fontsize=8)
     where = f", {len(variants)} scenario variants apart" if several else ""
     axis.set_title(f"{kpi_label(kpi)}: mean ± std over seeds ({_seed_counts(counts)}){where}", fontsize=10)
@@ -394,7 +411,7 @@ def plot_kpi_vs_forecast_error(runs: pd.DataFrame, kpi: str = "regret_usd", erro
     levels = np.sort(frame[error].dropna().unique())
     span = (levels.min(), levels.max()) if levels.size else (0.0, 1.0)
     counts: list[int] = []
-    flat_styles = iter(("--", ":", "-.", (0, (5, 1)), (0, (1, 3))) * 4)
+    flat_styles = iter(("--", ":", "-.", (0, (5, 1)), (0, (1, 3))) * 4)  # a plotted line's handle shows its style
     for key, group in frame.groupby(keys, sort=False):
         key = key if isinstance(key, tuple) else (key,)
         name = str(key[0])
@@ -406,7 +423,8 @@ def plot_kpi_vs_forecast_error(runs: pd.DataFrame, kpi: str = "regret_usd", erro
             stats = [(level, *_mean_std(rows[kpi])) for level, rows in with_level.groupby(error)]
             counts += [s[3] for s in stats]
             x = np.array([s[0] for s in stats], dtype=float)
-            axis.errorbar(x, [s[1] for s in stats], yerr=[s[2] for s in stats], marker="o", capsize=3, label=label,
+            shown = f"{label} ({STYLE_NAMES[style]})" if several else label
+            axis.errorbar(x, [s[1] for s in stats], yerr=[s[2] for s in stats], marker="o", capsize=3, label=shown,
                           color=colour, ls=style)
         without = group[group[error].isna()]
         forecasts = list(dict.fromkeys(without["forecast"])) if "forecast" in without.columns else [None]
@@ -592,11 +610,14 @@ def _time_axis(axis: Axes) -> None:
 
 
 def site_colours(sites: list[str]) -> dict[str, str]:
-    """One colour per site, by its position in the scenario (tab10, then tab20b): the same site
-    has the same colour in every plot of a run."""
+    """One colour per site, by its position in the scenario (Dark2, the hues unlike the built-in
+    controllers' first, then Set2): the same site has the same colour in every plot of a run.
+    Controllers take the tab10 colours of :data:`CONTROLLER_COLOURS`, a different palette, so that
+    a site is never mistaken for a controller."""
     from matplotlib import colormaps
 
-    palette = [*colormaps["tab10"].colors, *colormaps["tab20b"].colors]  # type: ignore[attr-defined]
+    dark2 = colormaps["Dark2"].colors  # type: ignore[attr-defined]
+    palette = [*(dark2[i] for i in (0, 3, 5, 4, 7, 2, 1, 6)), *colormaps["Set2"].colors]  # type: ignore[attr-defined]
     from matplotlib.colors import to_hex
 
     return {site: to_hex(palette[i % len(palette)]) for i, site in enumerate(sites)}

@@ -109,3 +109,39 @@ def test_new_plots_leave_pyplot_alone(result, runs):
         before = plt.get_fignums()
         plot_carbon(result)
         assert plt.get_fignums() == before
+
+
+def test_comparison_colours_bars_by_controller_and_hatches_the_forecast(runs):
+    from matplotlib.colors import to_hex
+
+    from simulator.plots import CONTROLLER_COLOURS
+
+    figure = plot_comparison(runs, "benefit_usd")
+    bars = figure.axes[0].patches
+    local_mean = runs[runs["controller"] == "local"]["benefit_usd"].mean()
+    for bar in bars:  # the colour is the controller's, as in the regret plot
+        owner = "local" if bar.get_height() == pytest.approx(local_mean) else "mpc"
+        assert to_hex(bar.get_facecolor()) == CONTROLLER_COLOURS[owner]
+    mpc_hatches = [bar.get_hatch() or "" for bar in bars if bar.get_height() != pytest.approx(local_mean)]
+    assert len(set(mpc_hatches)) == 3  # three forecasts, three hatchings
+    legend = figure.axes[0].get_legend()
+    assert [text.get_text() for text in legend.get_texts()] == list(dict.fromkeys(runs["forecast"]))
+
+
+def test_site_colours_are_not_controller_colours():
+    from matplotlib.colors import to_rgb
+
+    from simulator.plots import CONTROLLER_COLOURS, site_colours
+
+    sites = site_colours([f"s{i}" for i in range(5)])
+    for site in sites.values():
+        for controller in CONTROLLER_COLOURS.values():
+            assert np.linalg.norm(np.subtract(to_rgb(site), to_rgb(controller))) > 0.15, (site, controller)
+
+
+def test_the_legend_names_the_line_style_of_each_scenario_variant(runs):
+    two = pd.concat([runs, runs.assign(variant="rich", regret_usd=runs["regret_usd"] * 2)], ignore_index=True)
+    figure = plot_kpi_vs_forecast_error(two, "regret_usd")
+    labels = [text.get_text() for text in figure.axes[0].get_legend().get_texts()]
+    assert "mpc / base (solid)" in labels and "mpc / rich (dashed)" in labels
+    assert len(labels) == len(set(labels))
