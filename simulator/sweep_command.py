@@ -14,6 +14,7 @@ from optimizer.defaults import SOLVER_NAMES
 from simulator.commands import add_days_arguments, add_mpc_arguments, check_solver, non_negative_int
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
     from scenarios.schema import Scenario
@@ -29,6 +30,16 @@ SWEEP_KPIS = (
     ("jobs_completed", "jobs done", "{:.1f}"),
     ("fallbacks", "fallbacks", "{:.1f}"),
 )
+
+#: KPIs that count things: printed as integers when every seed has the same count
+COUNT_KPIS = frozenset({"jobs_completed", "fallbacks"})
+
+
+def _same_integer(values: np.ndarray) -> bool:
+    import numpy as np
+
+    finite = values[np.isfinite(values)]
+    return bool(finite.size) and bool((finite == np.round(finite)).all()) and bool((finite == finite[0]).all())
 
 
 def add_sweep_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -178,7 +189,10 @@ def summary_table(runs: pd.DataFrame) -> str:
     for group_keys, group in frame.groupby(keys, sort=False):
         cells = [*map(str, group_keys), str(len(group))]
         for key, _, fmt in shown:
-            cells.append(format_mean_std(group[key].to_numpy(dtype=float), fmt))
+            values = group[key].to_numpy(dtype=float)
+            if key in COUNT_KPIS and _same_integer(values):  # a count, equal on every seed: 6, not 6.0
+                fmt = "{:,.0f}"
+            cells.append(format_mean_std(values, fmt))
         rows.append(cells)
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     lines = []

@@ -163,3 +163,15 @@ def test_one_day_is_singular(copy, capsys):
     assert main(["show", str(copy)]) == 0
     out = capsys.readouterr().out
     assert " 1 day from" in out and "1 days" not in out
+
+
+def test_the_sweep_table_prints_equal_counts_as_integers(tmp_path, capsys):
+    folder = tmp_path / "sweep"
+    folder.mkdir()
+    pd.DataFrame({"scenario": "x", "variant": "base", "controller": ["mpc", "mpc", "local"], "forecast": "perfect",
+                  "seed": [1, 2, 1], "benefit_usd": [1.0, 3.0, 2.0], "jobs_completed": [6.0, 6.0, 5.0],
+                  "fallbacks": [0.0, 1.0, 0.0]}).to_parquet(folder / "runs.parquet")
+    assert main(["show", str(folder)]) == 0
+    rows = {line.split()[1]: line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("base")}
+    assert rows["mpc"][-6:] == ["6", "±", "0", "0.5", "±", "0.7"]  # jobs equal on both seeds; fallbacks differ
+    assert rows["local"][-2:] == ["5", "0"]
