@@ -35,7 +35,19 @@ from simulator.records import PlanRecord
 
 #: hours of every plan kept in ``planned`` (from the plan's issue time)
 PLAN_HOURS = 6.0
-SIGNAL_COLUMNS = ("time", "signal", "key", "value")
+SIGNAL_COLUMNS = ("time", "signal", "key", "value", "unit")
+#: the unit of ``value`` per signal in the ``vintages`` and ``signals`` frames (the scenario's
+#: units; the plots show carbon intensity in gCO2/kWh = 1000 x tCO2/MWh)
+SIGNAL_UNITS = {"carbon": "tCO2/MWh", "import_price": "USD/MWh", "export_price": "USD/MWh",
+                "pv": "fraction of capacity", "wind": "fraction of capacity", "demand": "requests/s",
+                "temperature": "degC", "base_load": "MW"}
+
+
+def with_units(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` (with a ``signal`` column) plus a last column ``unit`` (:data:`SIGNAL_UNITS`;
+    ``""`` for a signal not listed), categorical so that it costs one byte a row."""
+    units = frame["signal"].map(SIGNAL_UNITS).fillna("").astype(str)
+    return frame.assign(unit=pd.Categorical(units))
 
 
 class ForecastRecorder:
@@ -74,8 +86,8 @@ class ForecastRecorder:
         return len(self.forecasts)
 
     def frame(self) -> pd.DataFrame:
-        """The vintage table (columns of :data:`forecasts.vintages.VINTAGE_COLUMNS`, rows as
-        :meth:`forecasts.vintages.VintageStore.to_frame` orders them; values as float32)."""
+        """The vintage table (columns of :data:`forecasts.vintages.VINTAGE_COLUMNS` and ``unit``, rows
+        as :meth:`forecasts.vintages.VintageStore.to_frame` orders them; values as float32)."""
         parts: dict[str, list[np.ndarray]] = {name: [] for name in VINTAGE_COLUMNS}
         for signal, issue_time, forecast in self.forecasts:
             values = forecast.values
@@ -100,7 +112,7 @@ class ForecastRecorder:
         if not self.forecasts:
             table = VintageStore().to_frame()
             table["value"] = table["value"].astype(np.float32)
-            return table
+            return with_units(table)
         columns = {name: np.concatenate(arrays) for name, arrays in parts.items()}
         table = pd.DataFrame(columns)
         for name in ("issue_time", "target_time"):
@@ -108,7 +120,7 @@ class ForecastRecorder:
         table["quantile"] = table["quantile"].astype(np.float64)
         table["signal"] = table["signal"].astype(str)
         table["key"] = table["key"].astype(str)
-        return table
+        return with_units(table)
 
 
 PLANNED_COLUMNS = (
@@ -182,7 +194,8 @@ def _one_plan(plan: Any, w: Any, hours: float) -> dict[str, np.ndarray]:
 
 
 def signals_frame(control_signals: Mapping[str, pd.DataFrame], start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
-    """The realised signals at the control interval in ``[start, end)``, long: time, signal, key, value."""
+    """The realised signals at the control interval in ``[start, end)``, long: time, signal, key,
+    value and its unit (:data:`SIGNAL_UNITS`)."""
     parts = []
     for signal, frame in control_signals.items():
         window = frame.loc[(frame.index >= start) & (frame.index < end)]
@@ -192,14 +205,15 @@ def signals_frame(control_signals: Mapping[str, pd.DataFrame], start: pd.Timesta
         long.insert(1, "signal", signal)
         parts.append(long)
     if not parts:
-        return pd.DataFrame({"time": pd.Series(dtype="datetime64[ns, UTC]"), "signal": pd.Series(dtype=str),
-                             "key": pd.Series(dtype=str), "value": pd.Series(dtype=float)})
-    out = pd.concat(parts, ignore_index=True)[list(SIGNAL_COLUMNS)]
+        return with_units(pd.DataFrame({"time": pd.Series(dtype="datetime64[ns, UTC]"),
+                                        "signal": pd.Series(dtype=str), "key": pd.Series(dtype=str),
+                                        "value": pd.Series(dtype=float)}))
+    out = pd.concat(parts, ignore_index=True)[list(SIGNAL_COLUMNS[:-1])]
     out["time"] = pd.DatetimeIndex(out["time"]).tz_convert("UTC").astype("datetime64[ns, UTC]")
     out["signal"] = out["signal"].astype(str)
     out["key"] = out["key"].astype(str)
     out["value"] = out["value"].astype(float)
-    return out
+    return with_units(out)
 
 
 def truth_frames(signals: pd.DataFrame) -> dict[str, pd.DataFrame]:

@@ -75,7 +75,10 @@ def test_equivalent_full_cycles_are_throughput_over_twice_the_capacity(result):
 
 def test_the_record_holds_every_forecast_and_the_first_hours_of_every_plan(result):
     vintages, planned, signals = result.vintages, result.planned, result.signals
-    assert tuple(vintages.columns) == VINTAGE_COLUMNS
+    assert tuple(vintages.columns) == (*VINTAGE_COLUMNS, "unit")
+    units = dict(zip(vintages["signal"], vintages["unit"], strict=True))
+    assert units["carbon"] == "tCO2/MWh" and units["import_price"] == "USD/MWh"
+    assert set(result.signals.columns) >= {"value", "unit"} and "" not in set(result.signals["unit"])
     steps = len(result.solver_log)
     # every control step forecast every signal it needs; the issue times are the control steps
     assert set(vintages["issue_time"]) == set(result.solver_log["time"])
