@@ -6,7 +6,8 @@ Wired into :mod:`simulator.cli`; argparse only at import, the rest inside :func:
   ``--by class`` the KPIs per site or per inference class next to the fleet totals
   (:mod:`simulator.kpis_by_site`); ``--plot KIND`` writes a plot into the folder; ``--csv``
   writes every frame as CSV into ``DIR/csv/``;
-* a sweep folder (``runs.parquet``): the summary table of the sweep (mean ± std over seeds).
+* a sweep folder (``runs.parquet``): the summary table of the sweep (mean ± std over seeds) and,
+  for a ``compare --runs`` folder, the paired differences (:func:`print_paired_differences`).
 
 Nothing in the folder is replaced without ``--force``: a plot whose file exists is written under
 the first free name ``KIND-2.png``, ``KIND-3.png``, ...; ``--csv`` refuses an existing ``csv/``.
@@ -88,7 +89,36 @@ def _show_sweep(folder: Path, args: argparse.Namespace) -> int:
     print(f"{folder}: sweep of {scenario}, {len(runs)} runs; mean ± std over seeds")
     if len(runs):
         print(summary_table(runs))
+        print_paired_differences(runs)
     return 0
+
+
+def print_paired_differences(runs: Any) -> None:
+    """The paired differences of ``aidc compare`` (controller - reference on the same seed, mean
+    and 95 % Student-t interval), per scenario variant, when every controller of the variant ran
+    one forecast (a ``compare --runs`` folder, or a sweep over controllers only). The reference is
+    ``mpc`` when present, else the first controller."""
+    from simulator.compare_command import CONFIDENCE, differences_table, paired_differences
+
+    if not {"controller", "seed"} <= set(runs.columns):
+        return
+    variants = list(dict.fromkeys(runs["variant"])) if "variant" in runs.columns else [None]
+    for variant in variants:
+        rows = runs if variant is None else runs[runs["variant"] == variant]
+        controllers = [str(c) for c in dict.fromkeys(rows["controller"])]
+        if len(controllers) < 2 or ("forecast" in rows.columns
+                                    and (rows.groupby("controller")["forecast"].nunique() > 1).any()):
+            continue
+        reference = "mpc" if "mpc" in controllers else controllers[0]
+        others = [c for c in controllers if c != reference]
+        differences = paired_differences(rows, reference, others)
+        if not len(differences):
+            continue
+        n = int(differences["n"].max())
+        where = f" (scenario variant {variant})" if variant is not None and len(variants) > 1 else ""
+        interval = f"[{CONFIDENCE:.0%} CI, Student t over the seeds both ran]" if n > 1 else "(one seed: no interval)"
+        print(f"\npaired differences vs {reference}{where} (controller - {reference}, same seed): mean {interval}")
+        print(differences_table(differences, others))
 
 
 def _show_run(folder: Path, args: argparse.Namespace) -> int:

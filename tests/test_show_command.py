@@ -175,3 +175,27 @@ def test_the_sweep_table_prints_equal_counts_as_integers(tmp_path, capsys):
     rows = {line.split()[1]: line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("base")}
     assert rows["mpc"][-6:] == ["6", "±", "0", "0.5", "±", "0.7"]  # jobs equal on both seeds; fallbacks differ
     assert rows["local"][-2:] == ["5", "0"]
+
+
+def test_show_a_compare_folder_prints_the_paired_differences(tmp_path, capsys):
+    folder = tmp_path / "cmp"
+    folder.mkdir()
+    pd.DataFrame({"scenario": "x", "variant": "base", "controller": ["mpc"] * 3 + ["local"] * 3,
+                  "forecast": ["perfect"] * 3 + ["n/a"] * 3, "seed": [1, 2, 3] * 2,
+                  "benefit_usd": [10.0, 20.0, 30.0, 7.0, 18.0, 21.0]}).to_parquet(folder / "runs.parquet")
+    assert main(["show", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "paired differences vs mpc" in out
+    benefit = next(line for line in out.splitlines()[out.splitlines().index(next(
+        line for line in out.splitlines() if line.startswith("paired"))):] if line.startswith("benefit"))
+    assert benefit.split()[2] == "-5"  # local - mpc on the same seed: -3, -2, -9
+
+
+def test_a_sweep_over_forecasts_prints_no_paired_differences(tmp_path, capsys):
+    folder = tmp_path / "sweep"
+    folder.mkdir()
+    pd.DataFrame({"scenario": "x", "variant": "base", "controller": ["mpc", "mpc", "local"],
+                  "forecast": ["perfect", "noisy", "n/a"], "seed": 1,
+                  "benefit_usd": [1.0, 2.0, 3.0]}).to_parquet(folder / "runs.parquet")
+    assert main(["show", str(folder)]) == 0
+    assert "paired differences" not in capsys.readouterr().out
