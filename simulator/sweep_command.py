@@ -78,7 +78,8 @@ def add_sweep_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
                              "connects to that scheduler (OUT must be on a filesystem its workers share)")
     parser.add_argument("--no-progress", action="store_true",
                         help="no progress bar (there is none either when stderr is not a terminal)")
-    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar (the same as --no-progress)")
+    parser.add_argument("--quiet", "-q", action="store_true",
+                        help="nothing on stderr but errors: no progress bar, no notes")
     return parser
 
 
@@ -93,7 +94,7 @@ def run_sweep(args: argparse.Namespace) -> int:
     try:
         grid = _grid(args)
         scenarios = grid.scenarios()  # every variant checked, over --days, before any run
-        if args.variants and "base" not in scenarios:
+        if args.variants and "base" not in scenarios and not args.quiet:
             # a sweep runs exactly the variants it is given (aidc compare keeps base next to them)
             print("aidc: note: the sweep runs only the given scenario variant(s); add --scenario-variant base to "
                   "include the base scenario", file=sys.stderr)

@@ -199,3 +199,11 @@ def test_a_sweep_over_forecasts_prints_no_paired_differences(tmp_path, capsys):
                   "benefit_usd": [1.0, 2.0, 3.0]}).to_parquet(folder / "runs.parquet")
     assert main(["show", str(folder)]) == 0
     assert "paired differences" not in capsys.readouterr().out
+
+
+def test_sweep_quiet_prints_nothing_on_stderr(tmp_path, capsys):
+    argv = ["sweep", "us-3site", "--days", "0.25", "--controllers", "local", "--seeds", "1", "--workers", "0",
+            "--scenario-variant", "v:generation_scale=1.0", "--out", str(tmp_path / "sw")]
+    assert main([*argv, "-q"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == "" and "1 ran" in captured.out
