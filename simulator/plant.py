@@ -433,6 +433,7 @@ def close_balance(
         residual = residual - g
     if import_floor_mw is not None:  # follow the set-point first; renewables close the rest
         followed = np.minimum(np.minimum(import_floor_mw, import_limit_mw), np.maximum(residual, 0.0))
+        followed = np.where(followed > EPS, followed, 0.0)  # a negligible set-point does not block export
         residual = residual - followed
         export_cap_mw = np.where(followed > EPS, 0.0, export_cap_mw)
     ren = np.minimum(np.maximum(residual, 0.0), renewable_mw)

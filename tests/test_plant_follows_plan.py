@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from reference_model import make_site, solve_window, tiny_window
 from test_optimizer_exclusivity import ALWAYS, assert_no_simultaneous_flows
@@ -109,6 +109,7 @@ def test_the_set_point_is_followed_only_where_importing_pays():
 @settings(max_examples=200, deadline=None)
 @given(load=st.floats(0, 12), renewable=st.floats(0, 8), floor=st.floats(0, 10), charge=st.floats(0, 1),
        discharge=st.floats(0, 1), export_price=st.sampled_from([-5.0, 0.0, 30.0]))
+@example(load=1.0, renewable=3.0, floor=1e-9, charge=0.0, discharge=0.0, export_price=30.0)  # found by hypothesis
 def test_the_balance_stays_exact_when_following_the_import(load, renewable, floor, charge, discharge, export_price):
     battery, generator, grid = rule_fixture(import_limit=5.0, export_limit=2.0)
     one = np.ones(1)
