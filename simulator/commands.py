@@ -278,6 +278,17 @@ def warn_fallbacks(solver_log: object, label: str = "") -> None:
               f"(first: {' '.join(used.iloc[0].split())[:200]})", file=sys.stderr)
 
 
+def warn_bound(kpis: dict[str, object], label: str = "") -> None:
+    """One stderr line when the hindsight bound had no feasible plan (``hindsight_status``
+    infeasible: the bound's model cannot leave load unmet, so a run with ``unmet_energy_mwh`` > 0
+    may have none); the run's results are kept and its regret is NaN."""
+    if kpis.get("hindsight_status") == "infeasible":
+        where = f"{label}: " if label else ""
+        unmet = float(kpis.get("unmet_energy_mwh", 0.0))  # type: ignore[arg-type]
+        print(f"aidc: warning: {where}the hindsight bound has no feasible plan (the plant left {unmet:.4g} MWh of "
+              "load unmet, which the bound cannot); regret not reported", file=sys.stderr)
+
+
 def warn_repairs(events: object, label: str = "") -> None:
     """One stderr line per set-point field in which the controller gave NaN or inf (repaired by
     :func:`simulator.setpoint_check.check_setpoints`; the ``setpoint_repaired`` events)."""
@@ -393,6 +404,7 @@ def run_run(args: argparse.Namespace) -> int:
         print()
         print(by_table(result.kpis_by, args.by))
     warn_fallbacks(result.solver_log)
+    warn_bound(result.kpis)
     if args.explain:
         from simulator.regret import explain_regret, format_breakdown
 

@@ -231,15 +231,25 @@ def finish_run(prepared: PreparedRun, controller: Controller, loop: ClosedLoop, 
     # time, so that it does not count other processes on a busy machine
     kpis["tick_us"] = 1e6 * loop.tick_cpu_s / max(loop.clock.n_ticks, 1)
     if bound:
+        from optimizer.variants import InfeasibleWindow
         from simulator.bound import hindsight_bound
 
-        result = hindsight_bound(scenario, fleet, realised, submissions, run_hours, constants, bound_options,
-                                 start_minutes=bound_start_minutes)
-        kpis.update(result.summary())
-        kpis["regret_usd"] = result.bound_usd - realised_values["benefit_usd"]
-        kpis["regret_gap_usd"] = result.bound_usd - result.plan_benefit_usd
-        kpis["realised_share_of_bound"] = (realised_values["benefit_usd"] / result.bound_usd
-                                           if result.bound_usd > 0 else float("nan"))
+        try:
+            result = hindsight_bound(scenario, fleet, realised, submissions, run_hours, constants, bound_options,
+                                     start_minutes=bound_start_minutes)
+        except InfeasibleWindow:
+            # the bound's model cannot leave load unmet; a plant that could not supply its load
+            # (KPI unmet_energy_mwh) has no plan to compare with: the run is kept, the bound is NaN
+            kpis.update(dict.fromkeys(("hindsight_bound_usd", "hindsight_plan_benefit_usd", "hindsight_gap",
+                                       "hindsight_wall_s", "hindsight_plan_emissions_tco2", "regret_usd",
+                                       "regret_gap_usd", "realised_share_of_bound"), float("nan")))
+            kpis["hindsight_status"] = "infeasible"
+        else:
+            kpis.update(result.summary())
+            kpis["regret_usd"] = result.bound_usd - realised_values["benefit_usd"]
+            kpis["regret_gap_usd"] = result.bound_usd - result.plan_benefit_usd
+            kpis["realised_share_of_bound"] = (realised_values["benefit_usd"] / result.bound_usd
+                                               if result.bound_usd > 0 else float("nan"))
     scenario_text = dump_scenario(scenario)
     forecaster_spec = used_forecaster.spec if used_forecaster is not None else None
     manifest = {

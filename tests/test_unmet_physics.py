@@ -149,3 +149,14 @@ def test_nan_in_a_window_is_named_not_called_infeasible():
     assert "check capacities" not in str(error.value)
     assert "tail_energy_price_usd_per_mwh is nan at site" in non_finite_input(
         replace(w, tail_energy_price_usd_per_mwh=np.full(w.fleet.n_sites, np.nan)))
+
+
+def test_a_bound_without_a_feasible_plan_keeps_the_run():
+    """The bound cannot leave load unmet: where the plant could not supply it, the run is kept
+    and the bound and regret are NaN with hindsight_status 'infeasible' (found by the issue-12 tester)."""
+    scenario = Scenario.model_validate(hot_site(capacity_mw=20.0, import_limit_mw=13.5))
+    result = simulate(scenario, make_controller("local"), bound=True)
+    assert result.kpis["unmet_energy_mwh"] > 0
+    assert result.kpis["hindsight_status"] == "infeasible"
+    assert np.isnan(result.kpis["hindsight_bound_usd"]) and np.isnan(result.kpis["regret_usd"])
+    assert np.isfinite(result.kpis["benefit_usd"])
