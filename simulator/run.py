@@ -6,6 +6,7 @@ import functools
 import hashlib
 import platform
 import re
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -138,7 +139,8 @@ def simulate(
         if bar is not None:
             bar.close()
     return finish_run(prepared, controller, loop, raw, time.perf_counter() - loop_began, bound=bound,
-                      bound_options=bound_options, recorder=recorder, bound_start_minutes=bound_start_minutes)
+                      bound_options=bound_options, recorder=recorder, bound_start_minutes=bound_start_minutes,
+                      status=progress)
 
 
 @dataclass
@@ -212,7 +214,8 @@ def prepare_run(scenario: Scenario, controller: Controller, *, days: float | Non
 
 def finish_run(prepared: PreparedRun, controller: Controller, loop: ClosedLoop, raw: RawRun, loop_s: float, *,
                bound: bool = False, bound_options: SolveOptions | None = None,
-               recorder: ForecastRecorder | None = None, bound_start_minutes: float | None = None) -> RunResult:
+               recorder: ForecastRecorder | None = None, bound_start_minutes: float | None = None,
+               status: bool = False) -> RunResult:
     """The second half of :func:`simulate`: frames, KPIs (and the bound) and the manifest; with
     ``recorder`` (the forecasts of the run) also the controller's record."""
     scenario, fleet, seed, noise = prepared.scenario, prepared.fleet, prepared.seed, prepared.noise
@@ -234,6 +237,12 @@ def finish_run(prepared: PreparedRun, controller: Controller, loop: ClosedLoop, 
         from optimizer.variants import InfeasibleWindow
         from simulator.bound import hindsight_bound
 
+        if status:  # the bound can take minutes on a week (one MILP over every plant tick)
+            from simulator.bound import DEFAULT_BOUND_OPTIONS
+
+            limit = (bound_options or DEFAULT_BOUND_OPTIONS).time_limit_s
+            print(f"solving the hindsight bound (one MILP over the run's {loop.clock.n_ticks} plant ticks; "
+                  f"at most {limit:g} s) ...", file=sys.stderr, flush=True)
         try:
             result = hindsight_bound(scenario, fleet, realised, submissions, run_hours, constants, bound_options,
                                      start_minutes=bound_start_minutes)
