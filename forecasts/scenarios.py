@@ -68,11 +68,14 @@ class Dependence:
 class ScenarioSet:
     """``paths[n][signal]``: a frame shaped like the point forecast of ``signal`` (H rows, keys),
     scenario ``n``'s values; ``probability`` (N,) sums to 1; ``source`` says how they were drawn
-    (``model``, ``quantiles`` or ``point`` when the forecaster gave no spread)."""
+    (``model``, ``quantiles`` or ``point`` when the forecaster gave no spread); ``filled``: how
+    many scenario values (over all scenarios, signals, leads and keys) took the point forecast
+    because the forecaster's quantile there was NaN (a failed fit: ets early in a run)."""
 
     paths: tuple[dict[str, pd.DataFrame], ...]
     probability: np.ndarray
     source: str
+    filled: int = 0
 
     @property
     def n_scenarios(self) -> int:
@@ -100,6 +103,25 @@ def resolve_source(forecaster: Forecaster, forecasts: Mapping[str, Forecast], so
     if source != "auto":
         return source
     return "model" if has_model else "quantiles" if has_quantiles else "point"
+
+
+def source_problem(forecaster: Forecaster, source: str) -> str | None:
+    """Why ``forecaster`` cannot give scenarios from ``source``, as far as is known before a run;
+    None if it can (or if only its forecasts will tell: a user's forecaster may report quantiles
+    it declares nowhere, so ``quantiles`` is checked for aidc's own forecasters only).
+
+    ``model`` needs the noisy forecaster's error model; ``quantiles`` two or more quantile levels
+    (the ``quantiles`` parameter of noisy and ets; perfect and persistence report none)."""
+    name = forecaster.spec
+    if source == "model" and not isinstance(forecaster, NoisyForecaster):
+        return (f"source=model needs a forecaster with an error model (noisy); {name!r} has none: use "
+                f"source=auto (its quantiles if it reports them, else copies of the point forecast) or "
+                f"--forecast noisy")
+    if source == "quantiles" and forecaster.origin is None and len(forecaster.quantile_levels) < 2:
+        return (f"source=quantiles needs a forecaster that reports two or more quantile levels; {name!r} reports "
+                f"{len(forecaster.quantile_levels) or 'none'}: use source=auto or point, or a forecaster with "
+                f"quantiles (noisy, ets)")
+    return None
 
 
 def standard_paths(
@@ -205,6 +227,7 @@ def draw_scenarios(
         dep = {signal: dependence or Dependence() for signal in forecasts}
     z = standard_paths(seed, keys, issue_ns, step_ns, horizon, n_scenarios, dep)
     values: dict[str, np.ndarray] = {}
+    filled = 0
     for signal, forecast in forecasts.items():
         point = forecast.values.to_numpy(dtype=float)
         if kind == "model":
@@ -217,15 +240,17 @@ def draw_scenarios(
             levels = np.array(sorted(forecast.quantiles))
             reported = np.stack([forecast.quantiles[level].to_numpy(dtype=float) for level in levels])
             sampled = quantile_values(levels, reported, z[signal])
-            # a failed quantile fit (NaN) leaves the point forecast: no spread known there
-            values[signal] = np.where(np.isfinite(sampled), sampled, point[None])
+            # a failed quantile fit (NaN) leaves the point forecast: no spread known there (counted)
+            finite = np.isfinite(sampled)
+            filled += int(finite.size - np.count_nonzero(finite))
+            values[signal] = np.where(finite, sampled, point[None])
     paths = tuple(
         {signal: pd.DataFrame(clip_to_signal_range(signal, values[signal][n].copy()),
                               index=forecasts[signal].values.index, columns=forecasts[signal].values.columns)
          for signal in forecasts}
         for n in range(n_scenarios)
     )
-    return ScenarioSet(paths, probability, kind)
+    return ScenarioSet(paths, probability, kind, filled)
 
 
 def merge_duplicates(scenarios: ScenarioSet) -> ScenarioSet:
@@ -245,5 +270,6 @@ def merge_duplicates(scenarios: ScenarioSet) -> ScenarioSet:
             probability.append(float(scenarios.probability[n]))
     if len(kept) == scenarios.n_scenarios:
         return scenarios
-    return ScenarioSet(tuple(scenarios.paths[n] for n in kept), np.array(probability), scenarios.source)
+    return ScenarioSet(tuple(scenarios.paths[n] for n in kept), np.array(probability), scenarios.source,
+                       scenarios.filled)
 

@@ -47,6 +47,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from forecasts import Forecaster
+from forecasts.plugin import UserCodeFailed, is_users_class
 from forecasts.scenarios import SCENARIO_SOURCES, ScenarioSet, draw_scenarios, merge_duplicates
 from optimizer.control import Observation, Setpoints, derived_export_price, refuse_non_finite
 from optimizer.heuristic import solve_window
@@ -344,13 +345,16 @@ class StochasticMPCController(MPCController):
         self.seed = int(seed)
         self.name = "mpc-stochastic"
         self._expected_import: np.ndarray | None = None
+        #: decisions whose quantile scenarios took the point forecast where a quantile was NaN
+        self.point_filled_decisions = 0
+        self._note: str | None = None
 
     def config(self) -> dict[str, object]:
         o = self.options
         return {**super().config(), "name": self.name, "scenarios": o.scenarios, "scenario_source": o.source,
                 "risk": o.risk, "cvar_weight": o.cvar_weight, "cvar_alpha": o.cvar_alpha, "budget": o.budget,
                 "recourse": o.recourse, "recourse_step_hours": o.recourse_step_hours, "merge": o.merge,
-                "scenario_seed": self.seed}
+                "scenario_seed": self.seed, "point_filled_decisions": self.point_filled_decisions}
 
     def scenario_set(self, observation: Observation, steps: int) -> ScenarioSet:
         """The forecasts of every signal over ``steps`` intervals and N scenarios around them
@@ -364,8 +368,19 @@ class StochasticMPCController(MPCController):
         # as the MPC: a contractual export price is derived first (its own forecast is not used)
         point["export_price"] = derived_export_price(self.scenario, point["import_price"], point["export_price"])
         refuse_non_finite(self.forecaster, point)
-        drawn = draw_scenarios(self.forecaster, forecasts, self.options.scenarios, seed=self.seed,
-                               source=self.options.source)
+        try:
+            drawn = draw_scenarios(self.forecaster, forecasts, self.options.scenarios, seed=self.seed,
+                                   source=self.options.source)
+        except ValueError as error:  # a user's forecaster without the quantiles source=quantiles needs
+            if not is_users_class(self.forecaster):
+                raise
+            raise UserCodeFailed(f"mpc-stochastic: {error}") from None
+        if drawn.filled:
+            self.point_filled_decisions += 1
+            if self.point_filled_decisions == 1 and self.options.source == "quantiles":
+                self._note = (f"source=quantiles: {drawn.filled} scenario values took the point forecast of "
+                              f"{self.forecaster.spec!r}, whose quantiles were NaN there (first decision; the count "
+                              "of such decisions is point_filled_decisions in the manifest)")
         for path in drawn.paths:
             path["export_price"] = derived_export_price(self.scenario, path["import_price"], path["export_price"])
         return merge_duplicates(drawn) if self.options.merge else drawn
@@ -395,7 +410,10 @@ class StochasticMPCController(MPCController):
         """The MPC's decision; the grid import set-point (followed by the plant only where importing
         pays) is the scenarios' expected first-interval import, as import is recourse here."""
         self._expected_import = None
+        self._note = None
         setpoints = super().decide(observation)
+        if self._note:
+            setpoints.log["scenario_note"] = self._note
         if self._expected_import is not None and setpoints.log.get("fallback") == "":
             setpoints.import_mw = self._expected_import
         return setpoints

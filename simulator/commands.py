@@ -291,12 +291,16 @@ def warn_bound(kpis: dict[str, object], label: str = "") -> None:
 
 def warn_repairs(events: object, label: str = "") -> None:
     """One stderr line per set-point field in which the controller gave NaN or inf (repaired by
-    :func:`simulator.setpoint_check.check_setpoints`; the ``setpoint_repaired`` events)."""
+    :func:`simulator.setpoint_check.check_setpoints`; the ``setpoint_repaired`` events), and one for the
+    ``scenarios_point_filled`` event (``mpc-stochastic:source=quantiles`` planned on the point forecast
+    where the forecaster's quantiles were NaN)."""
     repaired = events[events["kind"] == "setpoint_repaired"]  # type: ignore[index]
     where = f"{label}: " if label else ""
     for row in repaired.itertuples():
         print(f"aidc: warning: {where}controller set-points at {row.time:%Y-%m-%d %H:%M} (first of the run): "
               f"{row.detail}", file=sys.stderr)
+    for row in events[events["kind"] == "scenarios_point_filled"].itertuples():  # type: ignore[index]
+        print(f"aidc: warning: {where}{row.time:%Y-%m-%d %H:%M}: {row.detail}", file=sys.stderr)
 
 
 def controllers_epilog() -> str:

@@ -91,6 +91,8 @@ class ControlStep:
             self.repaired[name] = self.repaired.get(name, 0) + count
         if setpoints.log and setpoints.log.get("forecast_refused"):  # a NaN/inf forecast never reaches a solver
             self.recorder.event(now, None, "forecast_refused", str(setpoints.log["forecast_refused"]))
+        if setpoints.log and setpoints.log.get("scenario_note"):  # mpc-stochastic: once per run
+            self.recorder.event(now, None, "scenarios_point_filled", str(setpoints.log["scenario_note"]))
         started = self.apply(setpoints, now, step)
         self.log(now, setpoints, decide_s, len(started))
         return started

@@ -78,7 +78,8 @@ class ControllerOption:
             if self.choices and value not in self.choices:
                 ok = False
         if not ok:
-            expected = "one of " + "|".join(self.choices) if self.choices else f"a {kind.__name__}"
+            expected = ("one of " + "|".join(self.choices) if self.choices
+                        else {bool: "true or false", int: "an int", float: "a float"}.get(kind, "a string"))
             raise ControllerSpecError(f"controller {owner}: option {self.name}={raw!r}: expected {expected}")
         return value  # type: ignore[return-value]  # checked above
 
@@ -457,6 +458,8 @@ def _stochastic_mpc(settings: ControllerSettings, **options: object) -> Controll
     forecaster, seed (its scenario streams) and MPC settings; bad option values -> ControllerSpecError."""
     from optimizer.stochastic import StochasticMPCController, StochasticOptions
 
+    from forecasts.scenarios import source_problem
+
     try:
         stochastic = StochasticOptions(**options)  # type: ignore[arg-type]  # types checked by the registry
     except ValueError as error:
@@ -466,7 +469,15 @@ def _stochastic_mpc(settings: ControllerSettings, **options: object) -> Controll
         problem = horizon_problem(settings.scenario, settings.horizon_hours)
         if problem:
             raise ValueError(problem)
-    return StochasticMPCController(settings.forecaster(), stochastic, seed=settings.seed,
+    horizon = settings.horizon_hours or (settings.scenario.run.horizon_hours if settings.scenario else None)
+    if horizon is not None and stochastic.recourse_step_hours > horizon:
+        raise ControllerSpecError(f"mpc-stochastic: recourse_step_hours={stochastic.recourse_step_hours:g} is longer "
+                                  f"than the {horizon:g} h horizon; use at most {horizon:g} (0: the MPC's own steps)")
+    forecaster = settings.forecaster()
+    problem = source_problem(forecaster, stochastic.source)
+    if problem:
+        raise ControllerSpecError(f"mpc-stochastic: {problem}")
+    return StochasticMPCController(forecaster, stochastic, seed=settings.seed,
                                    horizon_hours=settings.horizon_hours, solve_options=solve_options,
                                    shrink_at_run_end=settings.shrink_at_run_end, fine_hours=settings.fine_hours,
                                    coarse_factor=settings.coarse_factor)
@@ -506,12 +517,14 @@ register_controller(ControllerEntry(
              ControllerOption("risk", "neutral", "objective: expected benefit, or mixed with CVaR",
                               choices=("neutral", "cvar")),
              ControllerOption("cvar_weight", 0.5, "weight of CVaR in the objective, in [0, 1]"),
-             ControllerOption("cvar_alpha", 0.9, "CVaR level: the mean loss of the worst 1 - alpha"),
+             ControllerOption("cvar_alpha", 0.9, "CVaR level in [0, 1): the mean loss of the worst "
+                              "1 - alpha (0: the whole distribution, i.e. the plain expectation)"),
              ControllerOption("budget", "expected", "carbon budget on the expected emissions, or per scenario",
                               choices=("expected", "scenario")),
              ControllerOption("recourse", "lp", "decisions after the first interval: LP-relaxed or integer",
                               choices=("lp", "mip")),
-             ControllerOption("recourse_step_hours", 3.0, "scenario steps after fine_hours (0: the MPC's own)"),
+             ControllerOption("recourse_step_hours", 3.0, "scenario steps after fine_hours, at most the "
+                              "horizon (0: the MPC's own)"),
              ControllerOption("merge", True, "merge identical scenarios (false only for ablations)")),
     uses_forecast=True, uses_solver=True, mpc_variant="joint"))
 register_controller(ControllerEntry(

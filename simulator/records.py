@@ -48,7 +48,8 @@ class EventRecord(NamedTuple):
     """A discrete event: job submitted/started/completed/dropped, start refused, generator
     started, battery at an SOC limit, a site starting to leave load unsupplied (``load_unmet``,
     with the MW and why) and supplying it all again (``load_met``), a non-finite forecast refused
-    before the solver (``forecast_refused``, fleet-wide)."""
+    before the solver (``forecast_refused``, fleet-wide), quantile scenarios filled with the point
+    forecast where the quantiles were NaN (``scenarios_point_filled``, once per run)."""
 
     time_h: float
     site: str  # "" for fleet-wide events

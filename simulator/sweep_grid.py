@@ -405,14 +405,19 @@ class SweepGrid:
         from simulator.controllers import make_controller
 
         for controller in self.controllers:
-            try:
-                make_controller(controller, scenario, forecast=self.forecasts[0] if self.forecasts else "perfect",
-                                solver=self.solver, seed=0, time_limit_s=self.time_limit_s, mip_gap=self.mip_gap,
-                                fine_hours=self.fine_hours or None, coarse_factor=self.coarse_factor)
-            except ControllerSpecError as error:  # names the controller itself
-                raise SweepSpecError(f"controllers: {error}") from None
-            except ValueError as error:
-                raise SweepSpecError(f"controllers: {controller}: {error}") from None
+            # with every forecast of the grid: a pairing (mpc-stochastic:source=quantiles × perfect) may be refused
+            forecasts = list(self.forecasts or ["perfect"])
+            forecasts = forecasts if uses_forecast(controller) else forecasts[:1]
+            for forecast in forecasts:
+                try:
+                    make_controller(controller, scenario, forecast=forecast, solver=self.solver, seed=0,
+                                    time_limit_s=self.time_limit_s, mip_gap=self.mip_gap,
+                                    fine_hours=self.fine_hours or None, coarse_factor=self.coarse_factor)
+                except ControllerSpecError as error:  # names the controller itself
+                    where = f" (forecast {forecast})" if len(forecasts) > 1 else ""
+                    raise SweepSpecError(f"controllers{where}: {error}") from None
+                except ValueError as error:
+                    raise SweepSpecError(f"controllers: {controller}: {error}") from None
 
     def runs(self, scenarios: Mapping[str, Scenario] | None = None) -> list[RunSpec]:
         """Every run of the grid, heuristics once per (variant, seed); grid order."""
