@@ -69,7 +69,8 @@ class StochasticOptions:
 
     ``scenarios``: how many are drawn (N); ``source``: ``auto``/``model``/``quantiles``
     (:func:`forecasts.scenarios.draw_scenarios`); ``risk``: ``neutral`` or ``cvar``;
-    ``cvar_weight`` λ in [0, 1] and ``cvar_alpha`` α in [0, 1) of the CVaR term; ``budget``:
+    ``cvar_weight`` λ in [0, 1] and ``cvar_alpha`` α in [0, 1) of the CVaR term
+    (α = 0: the plain expectation); ``budget``:
     ``expected`` or ``scenario`` (see the module docstring); ``recourse``: ``lp`` relaxes the
     integrality of every decision after the first interval (the first interval's job starts and
     generator commitments stay binary), ``mip`` keeps it; ``recourse_step_hours``: the scenarios'

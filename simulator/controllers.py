@@ -456,9 +456,8 @@ def _mpc_factory(variant: str) -> Callable[..., Controller]:
 def _stochastic_mpc(settings: ControllerSettings, **options: object) -> Controller:
     """``mpc-stochastic``: :class:`optimizer.stochastic.StochasticMPCController` with the run's
     forecaster, seed (its scenario streams) and MPC settings; bad option values -> ControllerSpecError."""
-    from optimizer.stochastic import StochasticMPCController, StochasticOptions
-
     from forecasts.scenarios import source_problem
+    from optimizer.stochastic import StochasticMPCController, StochasticOptions
 
     try:
         stochastic = StochasticOptions(**options)  # type: ignore[arg-type]  # types checked by the registry

@@ -123,8 +123,8 @@ def test_recourse_step_longer_than_the_horizon_is_refused():
         make_controller("mpc-stochastic:recourse_step_hours=12", scenario, forecast="noisy", horizon_hours=6)
 
 
-@pytest.mark.parametrize(("bad", "expected"), [("scenarios=abc", "expected an int"), ("cvar_alpha=x", "expected a float"),
-                                               ("merge=2", "expected true or false")])
+@pytest.mark.parametrize(("bad", "expected"), [
+    ("scenarios=abc", "expected an int"), ("cvar_alpha=x", "expected a float"), ("merge=2", "expected true or false")])
 def test_option_type_errors_read_well(bad, expected):
     with pytest.raises(ControllerSpecError, match=expected):
         make_controller(f"mpc-stochastic:{bad}", None, forecast="noisy")
