@@ -412,7 +412,8 @@ def run_run(args: argparse.Namespace) -> int:
     if args.explain:
         from simulator.regret import explain_regret, format_breakdown
 
-        print("regret breakdown (paired runs on the same seed; simulator.regret):", file=sys.stderr, flush=True)
+        if not args.quiet:
+            print("regret breakdown (paired runs on the same seed; simulator.regret):", file=sys.stderr, flush=True)
         table = explain_regret(scenario, args.controller, args.forecast, seed=seed, solver=args.solver,
                                specified=result, noise=noise, **mpc_settings(args))
         print("regret breakdown (USD; each part = the benefit one more piece of hindsight gives):")
