@@ -51,9 +51,16 @@ FORECASTER_MEMBERS = ("forecast", "config")
 def protocol_problems(cls: object) -> list[str]:
     """Why ``cls`` is not a forecaster class (empty when it is): a non-abstract class with
     callable ``forecast`` and ``config`` and a string ``name``."""
+    return class_problems(cls, FORECASTER_MEMBERS)
+
+
+def class_problems(cls: object, members: tuple[str, ...]) -> list[str]:
+    """Why ``cls`` does not follow a protocol of callable ``members`` and a string ``name``
+    (empty when it does): not a class, a missing method, no name, or abstract. Shared by the
+    forecaster and the controller protocols (:mod:`optimizer.protocol`)."""
     if not inspect.isclass(cls):
         return [f"{cls!r} is not a class"]
-    problems = [f"no method {member}()" for member in FORECASTER_MEMBERS if not callable(getattr(cls, member, None))]
+    problems = [f"no method {member}()" for member in members if not callable(getattr(cls, member, None))]
     if not isinstance(getattr(cls, "name", None), str):
         problems.append("no string attribute 'name'")
     if inspect.isabstract(cls):

@@ -28,7 +28,6 @@ is replaced for that step by ``greedy``.
 
 from __future__ import annotations
 
-import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from forecasts.protocol import class_problems
 from scenarios.arrays import Fleet
 from scenarios.schema import Scenario, TrainingJob
 
@@ -165,12 +165,4 @@ def protocol_problems(cls: object) -> list[str]:
     string ``name`` (a subclass of :class:`Controller` with ``decide`` implemented has them all);
     it must not be abstract.
     """
-    if not inspect.isclass(cls):
-        return [f"{cls!r} is not a class"]
-    problems = [f"no method {member}()" for member in CONTROLLER_MEMBERS if not callable(getattr(cls, member, None))]
-    if not isinstance(getattr(cls, "name", None), str):
-        problems.append("no string attribute 'name'")
-    if inspect.isabstract(cls):
-        missing = ", ".join(sorted(getattr(cls, "__abstractmethods__", ())))
-        problems.append(f"abstract (does not implement {missing})")
-    return problems
+    return class_problems(cls, CONTROLLER_MEMBERS)
