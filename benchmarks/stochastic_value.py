@@ -52,16 +52,12 @@ def forecast_spec(sigma: float) -> str:
 
 
 def paired_interval(differences: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
-    """(mean, lower, upper) of the ``level`` t-interval of the mean of paired differences
-    (Student t with n − 1 degrees of freedom; NaN bounds for fewer than two pairs)."""
-    from scipy import stats
+    """(mean, lower, upper) of the ``level`` t-interval of the mean of paired differences: aidc
+    compare's own (:func:`simulator.compare_command.paired_interval`)."""
+    from simulator.compare_command import paired_interval as interval
 
-    d = np.asarray(differences, dtype=float)
-    mean = float(d.mean()) if d.size else float("nan")
-    if d.size < 2:
-        return mean, float("nan"), float("nan")
-    half = float(stats.t.ppf(0.5 + level / 2, d.size - 1) * d.std(ddof=1) / np.sqrt(d.size))
-    return mean, mean - half, mean + half
+    mean, _, low, high = interval(differences, level)
+    return mean, low, high
 
 
 def run_one(scenario, controller: str, sigma: float, seed: int, bound: bool) -> dict:

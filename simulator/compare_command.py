@@ -41,6 +41,7 @@ from simulator.commands import (
 from simulator.controllers import controller_names
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
     from scenarios.schema import Scenario
@@ -253,7 +254,6 @@ def paired_differences(runs: pd.DataFrame, reference: str, controllers: list[str
     """
     import numpy as np
     import pandas as pd
-    from scipy import stats
 
     columns = ["controller", "kpi", "mean", "std", "n", "low", "high"]
     rows = []
@@ -266,13 +266,28 @@ def paired_differences(runs: pd.DataFrame, reference: str, controllers: list[str
                 continue
             difference = (other.loc[seeds, key].astype(float) - base.loc[seeds, key].astype(float)).to_numpy()
             difference = difference[np.isfinite(difference)]
-            n = difference.size
-            mean = float(difference.mean()) if n else math.nan
-            std = float(difference.std(ddof=1)) if n > 1 else math.nan
-            half = float(stats.t.ppf((1 + confidence) / 2, n - 1) * std / math.sqrt(n)) if n > 1 else math.nan
-            rows.append({"controller": controller, "kpi": key, "mean": mean, "std": std, "n": n,
-                         "low": mean - half, "high": mean + half})
+            mean, std, low, high = paired_interval(difference, confidence)
+            rows.append({"controller": controller, "kpi": key, "mean": mean, "std": std, "n": difference.size,
+                         "low": low, "high": high})
     return pd.DataFrame(rows, columns=columns)
+
+
+def paired_interval(differences: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float, float, float]:
+    """``(mean, std, low, high)`` of paired differences (any shape, flattened): the standard
+    deviation with ddof 1 and the two-sided Student-t interval
+    ``mean ± t_{(1+confidence)/2, n-1} · std / sqrt(n)``; NaN std and bounds for fewer than two
+    pairs, NaN mean for none."""
+    import numpy as np
+    from scipy import stats
+
+    d = np.asarray(differences, dtype=float).ravel()
+    n = d.size
+    mean = float(d.mean()) if n else math.nan
+    if n < 2:
+        return mean, math.nan, math.nan, math.nan
+    std = float(d.std(ddof=1))
+    half = float(stats.t.ppf((1 + confidence) / 2, n - 1) * std / math.sqrt(n))
+    return mean, std, mean - half, mean + half
 
 
 def differences_table(differences: pd.DataFrame, controllers: list[str]) -> str:
