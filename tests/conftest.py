@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 
 import pytest
 
@@ -47,3 +48,22 @@ def gurobi_env():
     env.start()
     yield env
     env.dispose()
+
+
+@pytest.fixture
+def user_code(tmp_path, monkeypatch):
+    """``write(module_name, source)``: a module of a user's own code in ``tmp_path``, which is made
+    the current directory (not on ``sys.path``: aidc adds it when importing ``module:Class``
+    specs); ``sys.path`` is restored and the written modules are forgotten afterwards."""
+    written: list[str] = []
+
+    def write(name: str, source: str):
+        (tmp_path / f"{name}.py").write_text(source, encoding="utf-8")
+        written.append(name)
+        return tmp_path
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    yield write
+    for name in written:
+        sys.modules.pop(name, None)

@@ -80,13 +80,9 @@ class Raises(PersistenceForecaster):
 
 
 @pytest.fixture
-def bad_module(tmp_path, monkeypatch):
-    (tmp_path / "bad_user_code.py").write_text(BAD_MODULE, encoding="utf-8")
+def bad_module(user_code, tmp_path):
     save_scenario(small_scenario(2, 2, 2, 6, variant=3), tmp_path / "small.toml")
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    yield tmp_path
-    sys.modules.pop("bad_user_code", None)
+    return user_code("bad_user_code", BAD_MODULE)
 
 
 def run_cli(capsys, *args: str) -> tuple[int, str, str]:

@@ -65,13 +65,9 @@ class NotAController:
 
 
 @pytest.fixture
-def user_module(tmp_path, monkeypatch):
+def user_module(user_code):
     """A module ``user_policies`` in a folder that is the current directory (not on sys.path)."""
-    (tmp_path / "user_policies.py").write_text(USER_MODULE, encoding="utf-8")
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    yield tmp_path
-    sys.modules.pop("user_policies", None)
+    return user_code("user_policies", USER_MODULE)
 
 
 def test_one_registry_read_by_cli_and_sweeps():

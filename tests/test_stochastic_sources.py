@@ -4,7 +4,6 @@ tell, and quantile scenarios that fell back to the point forecast recorded, not 
 
 from __future__ import annotations
 
-import sys
 import textwrap
 
 import numpy as np
@@ -36,12 +35,8 @@ class NaNQ(PersistenceForecaster):
 
 
 @pytest.fixture
-def user_forecasters(tmp_path, monkeypatch):
-    (tmp_path / "user_fc.py").write_text(USER_FORECASTERS, encoding="utf-8")
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    yield tmp_path
-    sys.modules.pop("user_fc", None)
+def user_forecasters(user_code):
+    return user_code("user_fc", USER_FORECASTERS)
 
 
 @pytest.mark.parametrize(("source", "forecast", "words"), [
